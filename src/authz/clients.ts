@@ -1,0 +1,54 @@
+// Static client registrations derived from config: `apps` sign people in (authorization code +
+// PKCE S256, public unless they have a secret), `agents` are confidential clients that
+// authenticate as themselves (client_secret_basic/post or private_key_jwt, RFC 7523 §2.2).
+import type { ClientMetadata } from 'oidc-provider';
+
+import type { AgentConfig, AppConfig, Config } from '../config/index.ts';
+
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'] as const;
+
+export function appClient(app: AppConfig, config: Config): ClientMetadata {
+  const resourceScopes = config.resources
+    .filter((res) => app.audiences.includes(res.id))
+    .flatMap((res) => res.scopes);
+  return {
+    client_id: app.clientId,
+    ...(app.name ? { client_name: app.name } : {}),
+    ...(app.clientSecret
+      ? { client_secret: app.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }
+      : { token_endpoint_auth_method: 'none' }),
+    redirect_uris: app.redirectUris,
+    post_logout_redirect_uris: app.postLogoutRedirectUris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    scope: [...OIDC_SCOPES, ...new Set(resourceScopes)].join(' '),
+  };
+}
+
+export function agentClient(agent: AgentConfig): ClientMetadata {
+  const auth = agent.auth.method === 'private_key_jwt'
+    ? {
+      token_endpoint_auth_method: 'private_key_jwt',
+      ...(agent.auth.jwks ? { jwks: agent.auth.jwks } : { jwks_uri: agent.auth.jwksUri }),
+    }
+    : { token_endpoint_auth_method: agent.auth.method, client_secret: agent.auth.secret };
+  return {
+    client_id: agent.clientId,
+    ...(agent.name ? { client_name: agent.name } : {}),
+    ...auth,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    // The ceiling is enforced by the resource check (resource-servers.ts); this mirrors it for
+    // oidc-provider's own scope filter.
+    ...(agent.scopes.length > 0 ? { scope: agent.scopes.join(' ') } : {}),
+  } as ClientMetadata;
+}
+
+export function staticClients(config: Config): ClientMetadata[] {
+  return [
+    ...config.apps.map((app) => appClient(app, config)),
+    // A disabled agent is not registered at all: it cannot authenticate (invalid_client).
+    ...config.agents.filter((agent) => !agent.disabled).map(agentClient),
+  ];
+}

@@ -1,0 +1,24 @@
+// Minimal server-rendered pages of the authorization server (error page; the development login
+// form). Everything interpolated is HTML-escaped; no inline script, so a strict CSP holds.
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '')
+    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+export function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · agentgate</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1f24}
+label{display:block;margin:.75rem 0 .25rem}input{width:100%;padding:.5rem;font:inherit}
+button{margin-top:1rem;padding:.5rem 1rem;font:inherit}.note{color:#57606a;font-size:.9rem}</style>
+</head><body><main>${body}</main></body></html>`;
+}
+
+export function renderErrorPage(out: { error?: string; error_description?: string }): string {
+  return page('Sign-in error', `<h1>Something went wrong</h1>
+<p><strong>${escapeHtml(out.error)}</strong></p>
+<p>${escapeHtml(out.error_description)}</p>`);
+}

@@ -1,0 +1,117 @@
+// Introspection (RFC 7662) and revocation (RFC 7009) of the gateway's own JWT access tokens
+// (RFC 9068). oidc-provider refuses structured tokens at both endpoints (unsupported_token_type)
+// because it does not store them; the gateway does answer for them: it verifies the JWT against
+// its own keys (pinned algorithms, issuer, `typ: at+jwt`, exp) and consults the store's
+// revocation records, so a revoked JWT is inactive on every replica at once.
+//
+// This runs as Koa middleware around oidc-provider's endpoints and takes over only when
+// oidc-provider answered unsupported_token_type; by then oidc-provider has already parsed the
+// request and authenticated the client, so both endpoints keep its client authentication.
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+import type { KeyRing } from '../keys/index.ts';
+import type { Store } from '../store/index.ts';
+import { StoreUnavailableError } from '../store/index.ts';
+
+export const revokedJtiKey = (jti: string) => `revoked:jti:${jti}`;
+
+export interface StructuredTokenOptions {
+  issuer: string;
+  keyRing: KeyRing;
+  store: Store;
+  /** Seconds since the epoch. */
+  now?: () => number;
+}
+
+interface AccessTokenClaims extends JWTPayload {
+  client_id: string;
+  scope?: string;
+  sid?: string;
+  cnf?: { jkt?: string };
+}
+
+export function createStructuredTokenMiddleware(options: StructuredTokenOptions) {
+  const keys = createLocalJWKSet(options.keyRing.publicJwks);
+  const algorithms = [...options.keyRing.algs];
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+
+  async function verify(token: string): Promise<AccessTokenClaims | undefined> {
+    try {
+      const { payload } = await jwtVerify<AccessTokenClaims>(token, keys, {
+        issuer: options.issuer,
+        algorithms,
+        typ: 'at+jwt',
+        requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'aud'],
+        currentDate: new Date(now() * 1000),
+      });
+      return typeof payload.client_id === 'string' ? payload : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function introspect(ctx: KoaContextWithOIDC, token: string): Promise<void> {
+    const claims = await verify(token);
+    const caller = ctx.oidc.client;
+    ctx.status = 200;
+    ctx.body = { active: false };
+    if (!claims || !caller) return;
+    // Same rule as oidc-provider's default policy for opaque tokens: a public client may only
+    // introspect its own tokens.
+    if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
+    if (await options.store.get(revokedJtiKey(claims.jti!))) return;
+    ctx.body = {
+      active: true,
+      iss: claims.iss,
+      sub: claims.sub,
+      aud: claims.aud,
+      client_id: claims.client_id,
+      scope: claims.scope,
+      exp: claims.exp,
+      iat: claims.iat,
+      jti: claims.jti,
+      sid: claims.sid,
+      token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
+      cnf: claims.cnf,
+    };
+  }
+
+  async function revoke(ctx: KoaContextWithOIDC, token: string): Promise<void> {
+    const claims = await verify(token);
+    const caller = ctx.oidc.client;
+    ctx.status = 200;
+    ctx.body = '';
+    // RFC 7009 §2.2: an invalid or unknown token is not an error.
+    if (!claims || !caller) return;
+    if (claims.client_id !== caller.clientId) {
+      if (caller.clientAuthMethod === 'none') return;
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' };
+      return;
+    }
+    const ttl = Math.max(1, claims.exp! - now() + 60);
+    await options.store.set(revokedJtiKey(claims.jti!), '1', { ttl });
+  }
+
+  return async function structuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+    await next();
+    const route = ctx.oidc?.route;
+    if (route !== 'introspection' && route !== 'revocation') return;
+    const body = ctx.body as { error?: string } | undefined;
+    if (ctx.status !== 400 || body?.error !== 'unsupported_token_type') return;
+    const token = ctx.oidc.params?.token;
+    if (typeof token !== 'string') return;
+    try {
+      if (route === 'introspection') await introspect(ctx, token);
+      else await revoke(ctx, token);
+    } catch (error) {
+      // Fail closed: without the revocation records there is no answer but "try again".
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its session store; retry shortly' };
+    }
+    ctx.set('Cache-Control', 'no-store');
+  };
+}

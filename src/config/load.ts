@@ -1,0 +1,89 @@
+// Loads the gateway config: read YAML (duplicate keys are errors), expand `${env:}`/`${file:}`,
+// validate against the schema, then the cross-field rules. Either returns a complete, typed
+// Config or throws one ConfigError listing every problem with its path.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+
+import { ConfigError, formatPath } from './errors.ts';
+import type { ConfigProblem } from './errors.ts';
+import { expandReferences } from './expand.ts';
+import { checkConfig, configSchema } from './schema.ts';
+import type { Config } from './schema.ts';
+
+export interface LoadOptions {
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Directory `${file:}` paths resolve against (defaults to the config file's directory). */
+  baseDir?: string;
+}
+
+export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<Config> {
+  const full = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(full, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(full, [{ path: '', message: `cannot read config file (${code})` }]);
+  }
+  return parseConfig(text, { baseDir: dirname(full), ...options, source: full });
+}
+
+export function parseConfig(text: string, options: LoadOptions & { source?: string } = {}): Config {
+  const source = options.source ?? 'config';
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => ({
+      path: '',
+      message: `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line} column ${e.linePos[0].col}: ` : ''}${e.message.split('\n')[0]}`,
+    })));
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(source, [{ path: '', message: 'the config must be a YAML mapping' }]);
+  }
+  return validateConfig(raw, { ...options, source });
+}
+
+export function validateConfig(raw: unknown, options: LoadOptions & { source?: string } = {}): Config {
+  const source = options.source ?? 'config';
+  const expanded = expandReferences(raw, {
+    env: options.env ?? {},
+    baseDir: options.baseDir ?? process.cwd(),
+  });
+  const problems: ConfigProblem[] = [...expanded.problems];
+  const result = configSchema.safeParse(expanded.value);
+  if (!result.success) {
+    const failedPaths = new Set(problems.map((p) => p.path));
+    for (const issue of result.error.issues) {
+      for (const problem of describeIssue(issue)) {
+        if (!failedPaths.has(problem.path)) problems.push(problem);
+      }
+    }
+    throw new ConfigError(source, problems);
+  }
+  problems.push(...checkConfig(result.data));
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
+  const path = formatPath(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+    case 'invalid_type':
+      // zod does not keep the input on issues; its message says what was received.
+      return [{
+        path,
+        message: /received undefined$/.test(issue.message)
+          ? 'required'
+          : issue.message.replace(/^Invalid input: /, '').replace('received', 'got'),
+      }];
+    case 'invalid_union':
+      return [{ path, message: issue.discriminator ? `must be one of the known kinds (${issue.message.replace(/^.*Expected /, '')})` : issue.message }];
+    default:
+      return [{ path, message: issue.message }];
+  }
+}

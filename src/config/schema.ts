@@ -1,0 +1,274 @@
+// The gateway config contract (DESIGN.md "Config contract"). zod schemas are the single source
+// of truth: the `Config` type is inferred from them. Objects are strict (an unknown key is an
+// error, so a typo never silently disables a setting). Cross-field rules (references between
+// agents, resources and apps; what production mode refuses) live in `checkConfig` below so that
+// every problem is reported together with its path.
+import { z } from 'zod';
+
+import { formatDuration, parseDuration } from './duration.ts';
+import type { ConfigProblem } from './errors.ts';
+
+export const requiredDuration = () =>
+  z.string().transform((value, ctx) => {
+    const seconds = parseDuration(value);
+    if (seconds === undefined || seconds <= 0) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 500ms, 90s, 5m, 8h, 7d)` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+
+/** A duration with a default; the default is a duration string, parsed like any input. */
+export const duration = (fallback: string) => requiredDuration().prefault(fallback);
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'is not a valid scope token (RFC 6749 §3.3)');
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash;
+  } catch {
+    return false;
+  }
+}, 'must be an absolute http(s) URL without a fragment');
+const absoluteUri = z.string().refine((value) => {
+  try {
+    return !new URL(value).hash;
+  } catch {
+    return false;
+  }
+}, 'must be an absolute URI without a fragment');
+const hostPort = z.strictObject({ host: nonEmpty, port: z.number().int().min(1).max(65535) });
+
+const jwk = z.looseObject({ kty: z.string() });
+
+const redisStore = z.strictObject({
+  driver: z.literal('redis'),
+  /** Standalone Redis: redis://[user:pass@]host:port/db or rediss:// for TLS. */
+  url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  sentinel: z.strictObject({
+    /** The master group name the sentinels monitor. */
+    name: nonEmpty,
+    sentinels: z.array(hostPort).min(1),
+    password: z.string().optional(),
+    username: z.string().optional(),
+    sentinelPassword: z.string().optional(),
+    db: z.number().int().min(0).default(0),
+    tls: z.boolean().default(false),
+  }).optional(),
+  cluster: z.strictObject({
+    nodes: z.array(hostPort).min(1),
+    password: z.string().optional(),
+    username: z.string().optional(),
+    tls: z.boolean().default(false),
+  }).optional(),
+  keyPrefix: z.string().default('agentgate:'),
+  /** Fail fast: a request gets 503 within about this long when Redis is gone. */
+  connectTimeout: duration('500ms'),
+  commandTimeout: duration('500ms'),
+});
+
+const memoryStore = z.strictObject({
+  driver: z.literal('memory'),
+  keyPrefix: z.string().default('agentgate:'),
+});
+
+const secretAuth = z.strictObject({
+  method: z.enum(['client_secret_basic', 'client_secret_post']),
+  secret: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)'),
+});
+const privateKeyJwtAuth = z.strictObject({
+  method: z.literal('private_key_jwt'),
+  jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
+  jwksUri: httpUrl.optional(),
+});
+
+const agent = z.strictObject({
+  clientId: nonEmpty,
+  name: z.string().optional(),
+  auth: z.discriminatedUnion('method', [secretAuth, privateKeyJwtAuth]),
+  /** The agent's scope ceiling: it never receives a scope outside this list. */
+  scopes: z.array(scopeToken).default([]),
+  /** Resource ids (config `resources[].id`) the agent may get tokens for. */
+  audiences: z.array(nonEmpty).default([]),
+  maxTokenTtl: duration('10m'),
+  /** Agents this agent may hand work to (token exchange re-delegation). */
+  delegateTo: z.array(nonEmpty).default([]),
+  disabled: z.boolean().default(false),
+});
+
+const app = z.strictObject({
+  clientId: nonEmpty,
+  name: z.string().optional(),
+  /** Confidential when set (client_secret_basic); public (PKCE only) otherwise. */
+  clientSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+  redirectUris: z.array(absoluteUri).min(1),
+  postLogoutRedirectUris: z.array(absoluteUri).default([]),
+  /** Resource ids the app may request tokens for (RFC 8707 `resource`). */
+  audiences: z.array(nonEmpty).default([]),
+});
+
+const resource = z.strictObject({
+  id: absoluteUri,
+  name: z.string().optional(),
+  scopes: z.array(scopeToken).min(1),
+  tokenTtl: duration('5m'),
+});
+
+export const configSchema = z.strictObject({
+  mode: z.enum(['production', 'development']).default('production'),
+  issuer: httpUrl.refine((value) => !value.endsWith('/'), 'must not end with "/"')
+    .refine((value) => { try { return !new URL(value).search; } catch { return true; } }, 'must not have a query'),
+  listen: z.strictObject({
+    host: nonEmpty.default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(8080),
+  }).prefault({}),
+  /** Trust X-Forwarded-* from the reverse proxy / ingress in front of the gateway. */
+  trustProxy: z.boolean().default(false),
+  store: z.discriminatedUnion('driver', [redisStore, memoryStore]),
+  keys: z.strictObject({
+    /** Private JWKS written by `agentgate keys generate`; newest key first. */
+    file: nonEmpty.optional(),
+    /** Development only: generate an in-memory key at start (tokens die with the process). */
+    generate: z.boolean().default(false),
+    alg: z.enum(['ES256', 'EdDSA', 'RS256']).default('ES256'),
+  }),
+  cookies: z.strictObject({
+    keys: z.array(z.string().min(32, 'must be at least 32 characters')).min(1),
+  }).optional(),
+  session: z.strictObject({
+    ttl: duration('8h'),
+    idleTtl: duration('1h'),
+  }).prefault({}),
+  tokens: z.strictObject({
+    accessTokenTtl: duration('10m'),
+    idTokenTtl: duration('1h'),
+    refreshTokenTtl: duration('8h'),
+    authorizationCodeTtl: duration('60s'),
+    clientCredentialsTtl: duration('10m'),
+  }).prefault({}),
+  resources: z.array(resource).default([]),
+  agents: z.array(agent).default([]),
+  apps: z.array(app).default([]),
+  /** Development-only sign-in form standing in for federation; refused in production mode. */
+  devLogin: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
+  logging: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  shutdown: z.strictObject({
+    /** How long in-flight requests may run after SIGTERM before connections are cut. */
+    timeout: duration('10s'),
+  }).prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type AgentConfig = Config['agents'][number];
+export type AppConfig = Config['apps'][number];
+export type ResourceConfig = Config['resources'][number];
+export type StoreConfig = Config['store'];
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function isLoopbackHttp(value: string): boolean {
+  const url = new URL(value);
+  return url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+}
+
+/** Rules that span fields. Runs only on a config that passed the schema. */
+export function checkConfig(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (path: string, message: string) => problems.push({ path, message });
+  const production = config.mode === 'production';
+
+  if (production) {
+    if (new URL(config.issuer).protocol !== 'https:') {
+      add('issuer', 'must be an https URL in production mode');
+    }
+    if (config.store.driver === 'memory') {
+      add('store.driver', '"memory" is allowed only in development mode: it loses every session and token on restart and cannot be shared by replicas; use driver: redis');
+    }
+    if (config.keys.generate) {
+      add('keys.generate', 'generated keys are allowed only in development mode: every token dies on restart and replicas would not agree; run `agentgate keys generate --out FILE` and set keys.file');
+    }
+    if (!config.cookies) {
+      add('cookies', 'cookies.keys is required in production mode (at least one random key of 32+ characters, newest first)');
+    }
+    if (config.devLogin.enabled) {
+      add('devLogin.enabled', 'the development test login page is refused in production mode');
+    }
+  }
+
+  if (config.keys.file && config.keys.generate) add('keys', 'set either keys.file or keys.generate, not both');
+  if (!config.keys.file && !config.keys.generate) add('keys.file', 'required (or keys.generate: true in development mode)');
+
+  if (config.store.driver === 'redis') {
+    const modes = [config.store.url, config.store.sentinel, config.store.cluster].filter(Boolean).length;
+    if (modes !== 1) add('store', 'a redis store needs exactly one of url, sentinel or cluster');
+  }
+
+  const resources = new Map<string, Config['resources'][number]>();
+  config.resources.forEach((res, i) => {
+    if (resources.has(res.id)) add(`resources[${i}].id`, `duplicate resource "${res.id}"`);
+    resources.set(res.id, res);
+    if (production && new URL(res.id).protocol === 'http:' && !isLoopbackHttp(res.id)) {
+      add(`resources[${i}].id`, 'must be https in production mode');
+    }
+  });
+
+  const clientIds = new Map<string, string>();
+  const claimClientId = (id: string, path: string) => {
+    const previous = clientIds.get(id);
+    if (previous) add(path, `duplicate client id "${id}" (also ${previous})`);
+    else clientIds.set(id, path);
+  };
+
+  const agentIds = new Set(config.agents.map((a) => a.clientId));
+  config.agents.forEach((agentConfig, i) => {
+    const at = `agents[${i}]`;
+    claimClientId(agentConfig.clientId, `${at}.clientId`);
+    const audienceScopes = new Set<string>();
+    agentConfig.audiences.forEach((aud, j) => {
+      const res = resources.get(aud);
+      if (!res) add(`${at}.audiences[${j}]`, `unknown resource "${aud}" (not in resources[].id)`);
+      else res.scopes.forEach((s) => audienceScopes.add(s));
+    });
+    agentConfig.scopes.forEach((scope, j) => {
+      if (agentConfig.audiences.length > 0 && !audienceScopes.has(scope)) {
+        add(`${at}.scopes[${j}]`, `"${scope}" is not a scope of any of this agent's audiences`);
+      }
+    });
+    agentConfig.delegateTo.forEach((target, j) => {
+      if (!agentIds.has(target)) add(`${at}.delegateTo[${j}]`, `unknown agent "${target}"`);
+      else if (target === agentConfig.clientId) add(`${at}.delegateTo[${j}]`, 'an agent cannot delegate to itself');
+    });
+    if (agentConfig.auth.method === 'private_key_jwt') {
+      const { jwks, jwksUri } = agentConfig.auth;
+      if (Boolean(jwks) === Boolean(jwksUri)) add(`${at}.auth`, 'private_key_jwt needs exactly one of jwks or jwksUri');
+      jwks?.keys.forEach((key, k) => {
+        if ('d' in key || 'k' in key) add(`${at}.auth.jwks.keys[${k}]`, 'must be a public key (the agent keeps its private key)');
+      });
+    }
+  });
+
+  config.apps.forEach((appConfig, i) => {
+    const at = `apps[${i}]`;
+    claimClientId(appConfig.clientId, `${at}.clientId`);
+    appConfig.audiences.forEach((aud, j) => {
+      if (!resources.has(aud)) add(`${at}.audiences[${j}]`, `unknown resource "${aud}" (not in resources[].id)`);
+    });
+    if (production) {
+      appConfig.redirectUris.forEach((uri, j) => {
+        if (new URL(uri).protocol === 'http:' && !isLoopbackHttp(uri)) {
+          add(`${at}.redirectUris[${j}]`, 'must be https (or http on a loopback host) in production mode');
+        }
+      });
+    }
+  });
+
+  if (config.session.idleTtl > config.session.ttl) {
+    add('session.idleTtl', `must not exceed session.ttl (${formatDuration(config.session.ttl)})`);
+  }
+
+  return problems;
+}

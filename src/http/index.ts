@@ -1,0 +1,3 @@
+export { OAuthError, errorHandler, notFound, toOAuthBody } from './errors.ts';
+export { createRouteLabeler } from './route-label.ts';
+export { pageCsp, securityHeaders } from './security-headers.ts';

@@ -1,0 +1,136 @@
+// The process entry: the only file that reads process.env and argv, opens Redis, listens and
+// handles SIGTERM/SIGINT. Everything else receives what it needs as arguments.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { createApp } from './app.ts';
+import { runCli } from './cli/index.ts';
+import { ConfigError, loadConfigFile } from './config/index.ts';
+import type { Config } from './config/index.ts';
+import { createKeyRing, generateSigningKey, KeyFileError, readKeyFile } from './keys/index.ts';
+import type { KeyRing } from './keys/index.ts';
+import { createGracefulShutdown, createLogger, createMetrics } from './ops/index.ts';
+import type { GracefulShutdown, Logger } from './ops/index.ts';
+import { createStore } from './store/index.ts';
+import type { Store } from './store/index.ts';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function loadKeys(config: Config, logger: Logger): Promise<KeyRing> {
+  if (config.keys.file) return createKeyRing(await readKeyFile(config.keys.file));
+  logger.warn({ alg: config.keys.alg }, 'development mode: generated an in-memory signing key; tokens die with this process');
+  return createKeyRing({ keys: [await generateSigningKey(config.keys.alg)] });
+}
+
+/** Waits briefly for the store so the first requests do not fail; never blocks start for long. */
+async function awaitStore(store: Store, logger: Logger): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      await store.ping();
+      return;
+    } catch {
+      if (Date.now() > deadline) {
+        logger.error('store unreachable at start; serving 503 until it answers (see /readyz)');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+export async function serve(configPath: string): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadConfigFile(configPath, { env: process.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const line of error.message.split('\n')) err(line);
+    err('agentgate: refusing to start with an invalid config');
+    return 2;
+  }
+
+  const logger = createLogger({ level: config.logging.level });
+  const metrics = createMetrics();
+  let keyRing: KeyRing;
+  try {
+    keyRing = await loadKeys(config, logger);
+  } catch (error) {
+    if (!(error instanceof KeyFileError)) throw error;
+    for (const line of error.message.split('\n')) err(line);
+    return 2;
+  }
+  const store = createStore(config.store, {
+    onError: (operation) => metrics.storeErrors.inc({ operation }),
+  });
+  await awaitStore(store, logger);
+
+  let shutdown: GracefulShutdown | undefined;
+  const { app } = createApp(config, { store, keyRing, logger, metrics, draining: () => shutdown?.draining() ?? false });
+  const server = createServer(app);
+  shutdown = createGracefulShutdown({
+    server,
+    timeoutMs: config.shutdown.timeout * 1000,
+    logger,
+    onClosed: [() => store.close()],
+  });
+  const graceful = shutdown;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info({ issuer: config.issuer, host: config.listen.host, port, mode: config.mode, keyId: keyRing.signingKey.kid }, 'agentgate listening');
+  if (config.mode === 'development') printDevelopmentBanner(config, port);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      void graceful.shutdown(signal).then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function printDevelopmentBanner(config: Config, port: number): void {
+  const agent = config.agents.find((a) => a.auth.method !== 'private_key_jwt' && a.audiences.length > 0);
+  const lines = [
+    '',
+    `agentgate is running in DEVELOPMENT mode (listening on ${config.listen.host}:${port})`,
+    `  issuer:     ${config.issuer}`,
+    `  discovery:  ${config.issuer}/.well-known/openid-configuration`,
+    `  JWKS:       ${config.issuer}/jwks`,
+  ];
+  if (agent && agent.auth.method !== 'private_key_jwt') {
+    lines.push(
+      '',
+      'Try it: get a token for a demo agent, then introspect it',
+      `  curl -s -u ${agent.clientId}:${agent.auth.secret} -d grant_type=client_credentials -d scope=${agent.scopes[0] ?? ''} ${config.issuer}/token`,
+      `  curl -s -u ${agent.clientId}:${agent.auth.secret} -d token=<access_token> ${config.issuer}/token/introspection`,
+    );
+  }
+  const app = config.apps[0];
+  if (app && config.devLogin.enabled) {
+    lines.push('', `Sign in (test login page): open ${config.issuer}/auth?client_id=${app.clientId}&response_type=code&scope=openid%20email&redirect_uri=${encodeURIComponent(app.redirectUris[0] ?? '')}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`);
+  }
+  out(lines.join('\n'));
+}
+
+export async function main(): Promise<void> {
+  const code = await runCli(process.argv.slice(2), {
+    env: process.env,
+    stdout: out,
+    stderr: err,
+    serve,
+    version: packageVersion(),
+  });
+  process.exitCode = code;
+}

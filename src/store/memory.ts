@@ -1,0 +1,105 @@
+// In-memory twin of the Redis store for development mode, the demo and unit tests. Same
+// semantics as Redis for what the port promises: TTL expiry, SET NX, HSETNX, set TTL growth.
+// Single process only: it is refused in production mode by config validation.
+import type { SetOptions, Store, WriteOp } from './types.ts';
+
+type Value = string | Map<string, string> | Set<string>;
+interface Entry { value: Value; expiresAt: number }
+
+export interface MemoryStoreOptions {
+  keyPrefix?: string;
+  /** Milliseconds since the epoch; injectable so tests control expiry. */
+  now?: () => number;
+  /** How often expired entries are swept (they are also dropped lazily on read). */
+  sweepIntervalMs?: number;
+}
+
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const prefix = options.keyPrefix ?? '';
+  const now = options.now ?? Date.now;
+  const data = new Map<string, Entry>();
+
+  const sweep = setInterval(() => {
+    const t = now();
+    for (const [key, entry] of data) if (entry.expiresAt <= t) data.delete(key);
+  }, options.sweepIntervalMs ?? 60_000);
+  sweep.unref();
+
+  const expiry = (ttl?: number) => (ttl === undefined ? Infinity : now() + ttl * 1000);
+
+  function read(key: string): Entry | undefined {
+    const k = prefix + key;
+    const entry = data.get(k);
+    if (entry && entry.expiresAt <= now()) {
+      data.delete(k);
+      return undefined;
+    }
+    return entry;
+  }
+
+  function apply(op: WriteOp): void {
+    const k = prefix + op.key;
+    switch (op.op) {
+      case 'hash.replace':
+        data.set(k, { value: new Map(Object.entries(op.fields)), expiresAt: expiry(op.ttl) });
+        return;
+      case 'set':
+        data.set(k, { value: op.value, expiresAt: expiry(op.ttl) });
+        return;
+      case 'set.add': {
+        const entry = read(op.key);
+        const members = entry?.value instanceof Set ? entry.value : new Set<string>();
+        for (const m of op.members) members.add(m);
+        const expiresAt = Math.max(entry?.value instanceof Set ? entry.expiresAt : -Infinity, expiry(op.ttl));
+        data.set(k, { value: members, expiresAt });
+        return;
+      }
+      case 'del':
+        data.delete(k);
+    }
+  }
+
+  return {
+    driver: 'memory',
+    async get(key) {
+      const value = read(key)?.value;
+      return typeof value === 'string' ? value : null;
+    },
+    async set(key, value, opts: SetOptions = {}) {
+      if (opts.ifAbsent && read(key)) return false;
+      apply({ op: 'set', key, value, ttl: opts.ttl });
+      return true;
+    },
+    async del(...keys) {
+      let removed = 0;
+      for (const key of keys) {
+        if (read(key)) removed += 1;
+        data.delete(prefix + key);
+      }
+      return removed;
+    },
+    async hashGetAll(key) {
+      const value = read(key)?.value;
+      return value instanceof Map ? Object.fromEntries(value) : null;
+    },
+    async hashClaimField(key, field, value) {
+      const entry = read(key);
+      if (!entry || !(entry.value instanceof Map)) return 'missing';
+      if (entry.value.has(field)) return 'taken';
+      entry.value.set(field, value);
+      return 'set';
+    },
+    async setMembers(key) {
+      const value = read(key)?.value;
+      return value instanceof Set ? [...value] : [];
+    },
+    async write(ops) {
+      for (const op of ops) apply(op);
+    },
+    async ping() {},
+    async close() {
+      clearInterval(sweep);
+      data.clear();
+    },
+  };
+}

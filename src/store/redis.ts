@@ -1,0 +1,177 @@
+// Redis implementation of the storage port (ioredis): standalone by URL, Sentinel, or Cluster.
+// Fail fast is a feature: with Redis gone a request must get 503 within a second, not hang for
+// ioredis' default ~73 s of retries. So: no offline queue (commands fail at once while
+// disconnected), one retry per request, bounded connect and command timeouts, and a reconnect
+// loop that brings the gateway back by itself when Redis returns.
+import { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, ClusterOptions, RedisOptions } from 'ioredis';
+
+import type { SetOptions, Store, StoreHooks, WriteOp } from './types.ts';
+import { StoreUnavailableError } from './types.ts';
+
+export interface RedisStoreConfig {
+  url?: string;
+  sentinel?: {
+    name: string;
+    sentinels: { host: string; port: number }[];
+    password?: string;
+    username?: string;
+    sentinelPassword?: string;
+    db: number;
+    tls: boolean;
+  };
+  cluster?: {
+    nodes: { host: string; port: number }[];
+    password?: string;
+    username?: string;
+    tls: boolean;
+  };
+  keyPrefix: string;
+  /** Seconds. */
+  connectTimeout: number;
+  /** Seconds. */
+  commandTimeout: number;
+}
+
+// EXISTS guard: HSETNX on a missing key would create a hash without a TTL that lives forever.
+const CLAIM_FIELD = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])`;
+
+type Client = Redis | Cluster;
+
+export function createRedisClient(config: RedisStoreConfig): Client {
+  const base: RedisOptions = {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: Math.ceil(config.connectTimeout * 1000),
+    commandTimeout: Math.ceil(config.commandTimeout * 1000),
+    // Reconnect forever, backing off to 1 s, so the gateway heals when Redis returns.
+    retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
+    lazyConnect: false,
+  };
+  if (config.cluster) {
+    const { nodes, password, username, tls } = config.cluster;
+    const options: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 50, 1000),
+      redisOptions: { ...base, password, username, ...(tls ? { tls: {} } : {}) },
+    };
+    return new Cluster(nodes, options);
+  }
+  if (config.sentinel) {
+    const { name, sentinels, password, username, sentinelPassword, db, tls } = config.sentinel;
+    return new Redis({
+      ...base, name, sentinels, password, username, sentinelPassword, db,
+      sentinelMaxConnections: 10,
+      ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    });
+  }
+  if (!config.url) throw new TypeError('createRedisClient: one of url, sentinel or cluster is required');
+  return new Redis(config.url, base);
+}
+
+export function createRedisStore(client: Client, config: { keyPrefix: string }, hooks: StoreHooks = {}): Store {
+  const prefix = config.keyPrefix;
+  const isCluster = client instanceof Cluster;
+  // Swallow connection-level errors here: they surface as failed commands (503) and in /readyz.
+  client.on('error', () => {});
+
+  async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      hooks.onError?.(operation, error);
+      throw new StoreUnavailableError(operation, { cause: error });
+    }
+  }
+
+  function queue(tx: ChainableCommander, op: WriteOp): void {
+    const key = prefix + op.key;
+    switch (op.op) {
+      case 'hash.replace':
+        tx.del(key);
+        tx.hset(key, op.fields);
+        if (op.ttl !== undefined) tx.expire(key, Math.ceil(op.ttl));
+        return;
+      case 'set':
+        if (op.ttl !== undefined) tx.set(key, op.value, 'EX', Math.ceil(op.ttl));
+        else tx.set(key, op.value);
+        return;
+      case 'set.add':
+        tx.sadd(key, ...op.members);
+        if (op.ttl !== undefined) {
+          // NX sets a TTL on a fresh set; GT only ever extends it (Redis ≥ 7).
+          tx.expire(key, Math.ceil(op.ttl), 'NX');
+          tx.expire(key, Math.ceil(op.ttl), 'GT');
+        }
+        return;
+      case 'del':
+        tx.del(key);
+    }
+  }
+
+  async function exec(tx: ChainableCommander): Promise<void> {
+    const results = await tx.exec();
+    for (const [error] of results ?? []) if (error) throw error;
+  }
+
+  return {
+    driver: 'redis',
+    get: (key) => run('get', () => client.get(prefix + key)),
+    set: (key, value, options: SetOptions = {}) => run('set', async () => {
+      const k = prefix + key;
+      const ttl = options.ttl === undefined ? undefined : Math.ceil(options.ttl);
+      let reply: string | null;
+      if (ttl !== undefined && options.ifAbsent) reply = await client.set(k, value, 'EX', ttl, 'NX');
+      else if (ttl !== undefined) reply = await client.set(k, value, 'EX', ttl);
+      else if (options.ifAbsent) reply = await client.set(k, value, 'NX');
+      else reply = await client.set(k, value);
+      return reply === 'OK';
+    }),
+    del: (...keys) => run('del', async () => {
+      if (keys.length === 0) return 0;
+      if (!isCluster) return client.del(...keys.map((k) => prefix + k));
+      // Keys of one call may live in different cluster slots.
+      const counts = await Promise.all(keys.map((k) => client.del(prefix + k)));
+      return counts.reduce((a, b) => a + b, 0);
+    }),
+    hashGetAll: (key) => run('hashGetAll', async () => {
+      const fields = await client.hgetall(prefix + key);
+      return Object.keys(fields).length === 0 ? null : fields;
+    }),
+    hashClaimField: (key, field, value) => run('hashClaimField', async () => {
+      const reply = await client.eval(CLAIM_FIELD, 1, prefix + key, field, value);
+      return reply === -1 ? 'missing' : reply === 1 ? 'set' : 'taken';
+    }),
+    setMembers: (key) => run('setMembers', () => client.smembers(prefix + key)),
+    write: (ops) => run('write', async () => {
+      if (ops.length === 0) return;
+      if (!isCluster) {
+        const tx = client.multi();
+        for (const op of ops) queue(tx, op);
+        await exec(tx);
+        return;
+      }
+      // A cluster MULTI must stay within one slot: group the operations per key, keep the
+      // order within each key, and run each key's operations as its own transaction.
+      const byKey = new Map<string, WriteOp[]>();
+      for (const op of ops) byKey.set(op.key, [...(byKey.get(op.key) ?? []), op]);
+      await Promise.all([...byKey.values()].map(async (keyOps) => {
+        const tx = client.multi();
+        for (const op of keyOps) queue(tx, op);
+        await exec(tx);
+      }));
+    }),
+    ping: () => run('ping', async () => {
+      await client.ping();
+    }),
+    async close() {
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// The one storage port (DESIGN.md "Store key schema"). Callers use logical keys
+// (`oidc:AccessToken:abc`); the implementation adds the configured prefix. Every write that can
+// expire takes a TTL in seconds, so nothing grows forever. Implementations: Redis (production,
+// shared by all replicas) and an in-memory twin (development, demo, unit tests) that keeps the
+// same semantics, including expiry and the atomic primitives the callers rely on.
+
+export type WriteOp =
+  /** Replace a hash with these fields (the old fields are dropped). */
+  | { op: 'hash.replace'; key: string; fields: Record<string, string>; ttl?: number }
+  | { op: 'set'; key: string; value: string; ttl?: number }
+  /** Add members to a set; its TTL only ever grows (it outlives its longest-lived member). */
+  | { op: 'set.add'; key: string; members: string[]; ttl?: number }
+  | { op: 'del'; key: string };
+
+export interface SetOptions {
+  /** Seconds until the key expires. */
+  ttl?: number;
+  /** Only write when the key does not exist (Redis `SET NX`); the result says whether it did. */
+  ifAbsent?: boolean;
+}
+
+export interface Store {
+  readonly driver: 'redis' | 'memory';
+  get(key: string): Promise<string | null>;
+  /** Returns false only when `ifAbsent` was set and the key already existed. */
+  set(key: string, value: string, options?: SetOptions): Promise<boolean>;
+  del(...keys: string[]): Promise<number>;
+  hashGetAll(key: string): Promise<Record<string, string> | null>;
+  /**
+   * Atomically sets one field of an existing hash unless the field is already there (Redis
+   * `HSETNX`, guarded so a missing hash is never created without a TTL). `set` means this call
+   * won; `taken` that the field was already set; `missing` that the hash does not exist.
+   */
+  hashClaimField(key: string, field: string, value: string): Promise<'set' | 'taken' | 'missing'>;
+  setMembers(key: string): Promise<string[]>;
+  /** Applies the operations in order, atomically where the backend allows (MULTI on one node). */
+  write(ops: WriteOp[]): Promise<void>;
+  /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Raised for every failure to reach or use the store; mapped to 503 temporarily_unavailable. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'ERR_STORE_UNAVAILABLE';
+  readonly operation: string;
+
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super(`store unavailable during ${operation}`, options);
+    this.name = 'StoreUnavailableError';
+    this.operation = operation;
+  }
+}
+
+export interface StoreHooks {
+  /** Called once per failed store operation (metrics, logs). */
+  onError?: (operation: string, error: unknown) => void;
+}
