@@ -12,8 +12,7 @@ import { createKeyRing, generateSigningKey, KeyFileError, readKeyFile } from './
 import type { KeyRing } from './keys/index.ts';
 import { createGracefulShutdown, createLogger, createMetrics } from './ops/index.ts';
 import type { GracefulShutdown, Logger } from './ops/index.ts';
-import { createStore } from './store/index.ts';
-import type { Store } from './store/index.ts';
+import { createStore, waitUntilReachable } from './store/index.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -29,22 +28,6 @@ async function loadKeys(config: Config, logger: Logger): Promise<KeyRing> {
   return createKeyRing({ keys: [await generateSigningKey(config.keys.alg)] });
 }
 
-/** Waits briefly for the store so the first requests do not fail; never blocks start for long. */
-async function awaitStore(store: Store, logger: Logger): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      await store.ping();
-      return;
-    } catch {
-      if (Date.now() > deadline) {
-        logger.error('store unreachable at start; serving 503 until it answers (see /readyz)');
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 export async function serve(configPath: string): Promise<number> {
   let config: Config;
@@ -70,7 +53,11 @@ export async function serve(configPath: string): Promise<number> {
   const store = createStore(config.store, {
     onError: (operation) => metrics.storeErrors.inc({ operation }),
   });
-  await awaitStore(store, logger);
+  // Wait briefly so the first requests do not fail; never block start for long (Kubernetes
+  // keeps the pod unready through /readyz meanwhile, and the client keeps reconnecting).
+  if (!(await waitUntilReachable(store, 5000))) {
+    logger.error('store unreachable at start; answering 503 until it is (see /readyz)');
+  }
 
   let shutdown: GracefulShutdown | undefined;
   const { app } = createApp(config, { store, keyRing, logger, metrics, draining: () => shutdown?.draining() ?? false });

@@ -54,8 +54,14 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     pkce: { required: () => true },
     responseTypes: ['code'],
     scopes: [...OIDC_SCOPES, ...resourceScopes],
+    // acr/amr/auth_time ride on the openid scope so every ID token carries how and when the
+    // person signed in (DESIGN.md core flow step 2); oidc-provider drops acr unless acrValues
+    // lists the values the gateway can assert.
+    acrValues: config.devLogin.enabled ? ['dev'] : [],
     claims: {
-      openid: ['sub'],
+      acr: null,
+      sid: null,
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
     },

@@ -16,3 +16,20 @@ export function createStore(config: StoreConfig, hooks: StoreHooks = {}): Store 
   if (config.driver === 'memory') return createMemoryStore({ keyPrefix: config.keyPrefix });
   return createRedisStore(createRedisClient(config), config, hooks);
 }
+
+/**
+ * Resolves true once the store answers a ping, false after `timeoutMs`. The Redis client runs
+ * without an offline queue (fail fast), so commands sent before the first connect would fail.
+ */
+export async function waitUntilReachable(store: Store, timeoutMs = 5000, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await store.ping();
+      return true;
+    } catch {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }
+}

@@ -14,7 +14,7 @@ import { createKeyRing, generateSigningKey } from '../../src/keys/index.ts';
 import type { KeyRing } from '../../src/keys/index.ts';
 import { createLogger, createMetrics } from '../../src/ops/index.ts';
 import type { Metrics } from '../../src/ops/index.ts';
-import { createStore } from '../../src/store/index.ts';
+import { createStore, waitUntilReachable } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/index.ts';
 
 export const AGENT_SECRET = 'invoice-agent-secret-0123456789abcdef';
@@ -87,6 +87,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   const metrics = createMetrics({ defaultMetrics: false });
   const keyRing = options.keyRing ?? createKeyRing({ keys: [await generateSigningKey('ES256')] });
   const store = createStore(config.store, { onError: (operation) => metrics.storeErrors.inc({ operation }) });
+  if (!(await waitUntilReachable(store))) throw new Error(`test store unreachable (${config.store.driver})`);
   const { app } = createApp(config, { store, keyRing, logger, metrics });
   server.on('request', app);
   return {

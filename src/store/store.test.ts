@@ -1,0 +1,341 @@
+// Contract suite for the storage port: the Redis store and its in-memory twin must behave the
+// same for everything callers rely on (SET NX, guarded HSETNX, ordered writes, set TTL growth).
+// Expiry is shown with a fake clock on the memory store and read back from Redis with PTTL.
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+
+import { freePort } from '../../test/support/redis-server.ts';
+import { createMemoryStore, createRedisClient, createRedisStore, StoreUnavailableError } from './index.ts';
+import type { Store, StoreHooks } from './index.ts';
+
+interface Opened {
+  store: Store;
+  close(): Promise<void>;
+}
+
+type Backend = { name: 'memory' | 'redis'; open(keyPrefix: string): Promise<Opened> };
+
+async function openRedis(url: string, keyPrefix: string, hooks: StoreHooks = {}): Promise<Opened> {
+  const client = createRedisClient({ url, keyPrefix, connectTimeout: 0.5, commandTimeout: 0.5 });
+  // No offline queue (fail fast): a command sent before the first connect would fail.
+  if (client.status !== 'ready') await once(client, 'ready');
+  const store = createRedisStore(client, { keyPrefix }, hooks);
+  return { store, close: () => store.close() };
+}
+
+const backends: Backend[] = [
+  {
+    name: 'memory',
+    async open(keyPrefix) {
+      const store = createMemoryStore({ keyPrefix });
+      return { store, close: () => store.close() };
+    },
+  },
+  { name: 'redis', open: (keyPrefix) => openRedis(inject('redisUrl'), keyPrefix) },
+];
+
+const newPrefix = () => `test:${randomUUID()}:`;
+
+describe.each(backends)('$name store contract', ({ open }) => {
+  let opened: Opened[] = [];
+  let store: Store;
+
+  async function openStore(keyPrefix = newPrefix()): Promise<Store> {
+    const o = await open(keyPrefix);
+    opened.push(o);
+    return o.store;
+  }
+
+  beforeEach(async () => {
+    store = await openStore();
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.map((o) => o.close()));
+    opened = [];
+  });
+
+  it('gets, sets and deletes strings', async () => {
+    expect(await store.get('a')).toBeNull();
+    expect(await store.set('a', 'one')).toBe(true);
+    expect(await store.get('a')).toBe('one');
+    expect(await store.set('a', 'two')).toBe(true);
+    expect(await store.get('a')).toBe('two');
+    await store.set('b', 'three');
+    expect(await store.del('a', 'b', 'never-set')).toBe(2);
+    expect(await store.get('a')).toBeNull();
+    expect(await store.get('b')).toBeNull();
+    expect(await store.del()).toBe(0);
+  });
+
+  it('set with ifAbsent writes only the first time', async () => {
+    expect(await store.set('nx', 'first', { ifAbsent: true })).toBe(true);
+    expect(await store.set('nx', 'second', { ifAbsent: true })).toBe(false);
+    expect(await store.get('nx')).toBe('first');
+    expect(await store.set('nx-ttl', 'first', { ifAbsent: true, ttl: 60 })).toBe(true);
+    expect(await store.set('nx-ttl', 'second', { ifAbsent: true, ttl: 60 })).toBe(false);
+    expect(await store.get('nx-ttl')).toBe('first');
+  });
+
+  it('hashGetAll returns null for a missing hash and every field otherwise', async () => {
+    expect(await store.hashGetAll('h')).toBeNull();
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { a: '1', b: '2' } }]);
+    expect(await store.hashGetAll('h')).toEqual({ a: '1', b: '2' });
+  });
+
+  it('hashClaimField reports set, taken and missing, and never creates a missing hash', async () => {
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { payload: 'p' } }]);
+    expect(await store.hashClaimField('h', 'consumed', '100')).toBe('set');
+    expect(await store.hashClaimField('h', 'consumed', '200')).toBe('taken');
+    expect(await store.hashGetAll('h')).toEqual({ payload: 'p', consumed: '100' });
+
+    expect(await store.hashClaimField('gone', 'consumed', '100')).toBe('missing');
+    expect(await store.hashGetAll('gone')).toBeNull();
+    expect(await store.del('gone')).toBe(0);
+  });
+
+  it('write applies mixed operations in order', async () => {
+    await store.write([
+      { op: 'hash.replace', key: 'h', fields: { old: '1', keep: 'a' } },
+      { op: 'set', key: 's', value: 'v1' },
+      { op: 'set.add', key: 'members', members: ['m1', 'm2'] },
+      { op: 'set', key: 'doomed', value: 'x' },
+    ]);
+    await store.write([
+      { op: 'hash.replace', key: 'h', fields: { keep: 'b', fresh: '2' } },
+      { op: 'set.add', key: 'members', members: ['m2', 'm3'] },
+      { op: 'set', key: 's', value: 'v2' },
+      { op: 'del', key: 'doomed' },
+      // Order matters: written, then deleted, then written again within one batch.
+      { op: 'set', key: 'again', value: 'first' },
+      { op: 'del', key: 'again' },
+      { op: 'set', key: 'again', value: 'last' },
+    ]);
+    expect(await store.hashGetAll('h')).toEqual({ keep: 'b', fresh: '2' });
+    expect((await store.setMembers('members')).sort()).toEqual(['m1', 'm2', 'm3']);
+    expect(await store.get('s')).toBe('v2');
+    expect(await store.get('doomed')).toBeNull();
+    expect(await store.get('again')).toBe('last');
+    await store.write([]);
+  });
+
+  it('setMembers returns an empty list for a missing set', async () => {
+    expect(await store.setMembers('none')).toEqual([]);
+    await store.write([{ op: 'set.add', key: 'one', members: ['only'] }]);
+    expect(await store.setMembers('one')).toEqual(['only']);
+  });
+
+  it('of 20 concurrent ifAbsent sets exactly one wins', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.set('race', `writer-${i}`, { ifAbsent: true, ttl: 60 })),
+    );
+    expect(results.filter((r) => r)).toHaveLength(1);
+    expect(await store.get('race')).toBe(`writer-${results.indexOf(true)}`);
+  });
+
+  it('of 20 concurrent hashClaimField calls exactly one sets the field', async () => {
+    await store.write([{ op: 'hash.replace', key: 'code', fields: { payload: '{}' }, ttl: 60 }]);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.hashClaimField('code', 'consumed', String(i))),
+    );
+    expect(results.filter((r) => r === 'set')).toHaveLength(1);
+    expect(results.filter((r) => r === 'taken')).toHaveLength(19);
+    expect(await store.hashGetAll('code')).toEqual({ payload: '{}', consumed: String(results.indexOf('set')) });
+  });
+
+  it('stores with different key prefixes do not see each other', async () => {
+    const other = await openStore();
+    await store.set('shared', 'mine');
+    await store.write([
+      { op: 'hash.replace', key: 'hash', fields: { a: '1' } },
+      { op: 'set.add', key: 'set', members: ['x'] },
+    ]);
+    expect(await other.get('shared')).toBeNull();
+    expect(await other.hashGetAll('hash')).toBeNull();
+    expect(await other.setMembers('set')).toEqual([]);
+    expect(await other.hashClaimField('hash', 'b', '2')).toBe('missing');
+    expect(await other.set('shared', 'theirs', { ifAbsent: true })).toBe(true);
+    expect(await other.del('hash', 'set')).toBe(0);
+    expect(await store.get('shared')).toBe('mine');
+    expect(await other.get('shared')).toBe('theirs');
+    expect(await store.hashGetAll('hash')).toEqual({ a: '1' });
+  });
+
+  it('ping resolves', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe('memory store expiry (fake clock)', () => {
+  let t = 1_700_000_000_000;
+  const now = () => t;
+  let store: Store;
+
+  beforeEach(() => {
+    store = createMemoryStore({ keyPrefix: newPrefix(), now });
+  });
+
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('expires strings, hashes and sets at their TTL', async () => {
+    await store.set('s', 'v', { ttl: 10 });
+    await store.set('forever', 'v');
+    await store.write([
+      { op: 'hash.replace', key: 'h', fields: { a: '1' }, ttl: 10 },
+      { op: 'set.add', key: 'm', members: ['x'], ttl: 10 },
+    ]);
+    t += 9_999;
+    expect(await store.get('s')).toBe('v');
+    expect(await store.hashGetAll('h')).toEqual({ a: '1' });
+    expect(await store.setMembers('m')).toEqual(['x']);
+    expect(await store.hashClaimField('h', 'b', '2')).toBe('set');
+    t += 1;
+    expect(await store.get('s')).toBeNull();
+    expect(await store.hashGetAll('h')).toBeNull();
+    expect(await store.setMembers('m')).toEqual([]);
+    expect(await store.hashClaimField('h', 'b', '2')).toBe('missing');
+    expect(await store.set('s', 'again', { ifAbsent: true })).toBe(true);
+    expect(await store.get('forever')).toBe('v');
+  });
+
+  it('a sub-second TTL is honoured', async () => {
+    await store.set('s', 'v', { ttl: 0.5 });
+    t += 499;
+    expect(await store.get('s')).toBe('v');
+    t += 1;
+    expect(await store.get('s')).toBeNull();
+  });
+
+  it('hash.replace resets the TTL', async () => {
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { a: '1' }, ttl: 100 }]);
+    t += 50_000;
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { b: '2' }, ttl: 10 }]);
+    t += 10_000;
+    expect(await store.hashGetAll('h')).toBeNull();
+  });
+
+  it("a set's TTL grows with a longer one and never shrinks", async () => {
+    await store.write([{ op: 'set.add', key: 'grant', members: ['a'], ttl: 100 }]);
+    await store.write([{ op: 'set.add', key: 'grant', members: ['b'], ttl: 200 }]);
+    await store.write([{ op: 'set.add', key: 'grant', members: ['c'], ttl: 50 }]);
+    t += 199_999;
+    expect((await store.setMembers('grant')).sort()).toEqual(['a', 'b', 'c']);
+    t += 1;
+    expect(await store.setMembers('grant')).toEqual([]);
+  });
+
+  it('an expired set starts afresh with the new TTL', async () => {
+    await store.write([{ op: 'set.add', key: 'grant', members: ['a'], ttl: 100 }]);
+    t += 100_000;
+    await store.write([{ op: 'set.add', key: 'grant', members: ['b'], ttl: 10 }]);
+    expect(await store.setMembers('grant')).toEqual(['b']);
+    t += 10_000;
+    expect(await store.setMembers('grant')).toEqual([]);
+  });
+});
+
+describe('redis store TTLs', () => {
+  const keyPrefix = newPrefix();
+  let opened: Opened;
+  let store: Store;
+  let raw: Redis;
+
+  beforeAll(async () => {
+    opened = await openRedis(inject('redisUrl'), keyPrefix);
+    store = opened.store;
+    raw = new Redis(inject('redisUrl'), { lazyConnect: true });
+    await raw.connect();
+  });
+
+  afterAll(async () => {
+    await opened.close();
+    await raw.quit();
+  });
+
+  /** Milliseconds left on a key, read straight from Redis. */
+  const pttl = (key: string) => raw.pttl(keyPrefix + key);
+
+  // Elapsed time between the write and the PTTL read is a few ms; allow up to one second.
+  const expectTtl = async (key: string, seconds: number) => {
+    const ms = await pttl(key);
+    expect(ms).toBeGreaterThan(seconds * 1000 - 1000);
+    expect(ms).toBeLessThanOrEqual(seconds * 1000);
+  };
+
+  it('set with a ttl expires; without one it persists', async () => {
+    await store.set('s', 'v', { ttl: 60 });
+    await expectTtl('s', 60);
+    await store.set('nx', 'v', { ttl: 30, ifAbsent: true });
+    await expectTtl('nx', 30);
+    await store.set('forever', 'v');
+    expect(await pttl('forever')).toBe(-1);
+    // Redis TTLs are whole seconds: a fraction is rounded up, never down to "no expiry".
+    await store.set('half', 'v', { ttl: 0.5 });
+    await expectTtl('half', 1);
+  });
+
+  it('hash.replace sets the TTL of the new hash', async () => {
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { a: '1' }, ttl: 300 }]);
+    await expectTtl('h', 300);
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { b: '2' }, ttl: 20 }]);
+    await expectTtl('h', 20);
+    await store.write([{ op: 'hash.replace', key: 'h', fields: { c: '3' } }]);
+    expect(await pttl('h')).toBe(-1);
+  });
+
+  it("a set's TTL grows with a longer one and never shrinks", async () => {
+    await store.write([{ op: 'set.add', key: 'grant', members: ['a'], ttl: 100 }]);
+    await expectTtl('grant', 100);
+    await store.write([{ op: 'set.add', key: 'grant', members: ['b'], ttl: 200 }]);
+    await expectTtl('grant', 200);
+    await store.write([{ op: 'set.add', key: 'grant', members: ['c'], ttl: 50 }]);
+    await expectTtl('grant', 200);
+    expect((await store.setMembers('grant')).sort()).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('redis store outage', () => {
+  let opened: Opened | undefined;
+
+  afterEach(async () => {
+    await opened?.close();
+    opened = undefined;
+  });
+
+  it('rejects with StoreUnavailableError and reports the operation to onError', async () => {
+    const port = await freePort();
+    const keyPrefix = newPrefix();
+    const errors: { operation: string; error: unknown }[] = [];
+    const client = createRedisClient({
+      url: `redis://127.0.0.1:${port}/0`, keyPrefix, connectTimeout: 0.5, commandTimeout: 0.5,
+    });
+    const store = createRedisStore(client, { keyPrefix }, {
+      onError: (operation, error) => errors.push({ operation, error }),
+    });
+    opened = { store, close: () => store.close() };
+
+    const getError = await store.get('k').then(() => undefined, (e: unknown) => e);
+    expect(getError).toBeInstanceOf(StoreUnavailableError);
+    expect(getError).toMatchObject({
+      code: 'ERR_STORE_UNAVAILABLE',
+      operation: 'get',
+      message: 'store unavailable during get',
+    });
+    expect((getError as Error).cause).toBeInstanceOf(Error);
+
+    await expect(store.ping()).rejects.toMatchObject({
+      name: 'StoreUnavailableError',
+      code: 'ERR_STORE_UNAVAILABLE',
+      operation: 'ping',
+    });
+    await expect(store.write([{ op: 'set', key: 'k', value: 'v' }])).rejects.toBeInstanceOf(StoreUnavailableError);
+
+    expect(errors.map((e) => e.operation)).toEqual(['get', 'ping', 'write']);
+    expect(errors[0]?.error).toBe((getError as Error).cause);
+  });
+});
