@@ -11,7 +11,7 @@ import type { Config } from './config/index.ts';
 import { createKeyRing, generateSigningKey, KeyFileError, readKeyFile } from './keys/index.ts';
 import type { KeyRing } from './keys/index.ts';
 import { createGracefulShutdown, createLogger, createMetrics } from './ops/index.ts';
-import type { GracefulShutdown, Logger } from './ops/index.ts';
+import type { Logger } from './ops/index.ts';
 import { createStore, waitUntilReachable } from './store/index.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -59,16 +59,16 @@ export async function serve(configPath: string): Promise<number> {
     logger.error('store unreachable at start; answering 503 until it is (see /readyz)');
   }
 
-  let shutdown: GracefulShutdown | undefined;
-  const { app } = createApp(config, { store, keyRing, logger, metrics, draining: () => shutdown?.draining() ?? false });
-  const server = createServer(app);
-  shutdown = createGracefulShutdown({
+  const server = createServer();
+  // Created before the app is attached, so it sees every request first (in-flight tracking).
+  const graceful = createGracefulShutdown({
     server,
     timeoutMs: config.shutdown.timeout * 1000,
     logger,
     onClosed: [() => store.close()],
   });
-  const graceful = shutdown;
+  const { app } = createApp(config, { store, keyRing, logger, metrics, draining: () => graceful.draining() });
+  server.on('request', app);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -76,7 +76,7 @@ export async function serve(configPath: string): Promise<number> {
   });
   const { port } = server.address() as AddressInfo;
   logger.info({ issuer: config.issuer, host: config.listen.host, port, mode: config.mode, keyId: keyRing.signingKey.kid }, 'agentgate listening');
-  if (config.mode === 'development') printDevelopmentBanner(config, port);
+  if (config.mode === 'development') printDevelopmentBanner(config, configPath, port);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
@@ -87,7 +87,7 @@ export async function serve(configPath: string): Promise<number> {
   });
 }
 
-function printDevelopmentBanner(config: Config, port: number): void {
+function printDevelopmentBanner(config: Config, configPath: string, port: number): void {
   const agent = config.agents.find((a) => a.auth.method !== 'private_key_jwt' && a.audiences.length > 0);
   const lines = [
     '',
@@ -96,12 +96,15 @@ function printDevelopmentBanner(config: Config, port: number): void {
     `  discovery:  ${config.issuer}/.well-known/openid-configuration`,
     `  JWKS:       ${config.issuer}/jwks`,
   ];
-  if (agent && agent.auth.method !== 'private_key_jwt') {
+  if (agent) {
+    const index = config.agents.indexOf(agent);
+    // Secrets are never printed, not even the demo's: the banner says where to find it.
     lines.push(
       '',
-      'Try it: get a token for a demo agent, then introspect it',
-      `  curl -s -u ${agent.clientId}:${agent.auth.secret} -d grant_type=client_credentials -d scope=${agent.scopes[0] ?? ''} ${config.issuer}/token`,
-      `  curl -s -u ${agent.clientId}:${agent.auth.secret} -d token=<access_token> ${config.issuer}/token/introspection`,
+      'Try it: get a token for an agent, then introspect it',
+      `  export AGENT_SECRET=...   # agents[${index}].auth.secret in ${configPath}`,
+      `  curl -s -u ${agent.clientId}:$AGENT_SECRET -d grant_type=client_credentials -d scope=${agent.scopes[0] ?? ''} ${config.issuer}/token`,
+      `  curl -s -u ${agent.clientId}:$AGENT_SECRET -d token=ACCESS_TOKEN ${config.issuer}/token/introspection`,
     );
   }
   const app = config.apps[0];

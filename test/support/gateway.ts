@@ -111,7 +111,7 @@ export async function postForm(url: string, form: Record<string, string>, header
     body: new URLSearchParams(form),
   });
   const text = await res.text();
-  let body: Record<string, unknown> = {};
+  let body: Record<string, unknown>;
   try {
     body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
