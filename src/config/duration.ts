@@ -9,12 +9,13 @@ export function parseDuration(value: string): number | undefined {
   const match = DURATION.exec(value.trim());
   if (!match) return undefined;
   const [, amount, unit] = match as unknown as [string, string, keyof typeof UNIT_SECONDS];
-  return Number(amount) * UNIT_SECONDS[unit];
+  // Divide for ms: 1001 * 0.001 is 1.0010000000000001, 1001 / 1000 is exactly the nearest double.
+  return unit === 'ms' ? Number(amount) / 1000 : Number(amount) * UNIT_SECONDS[unit];
 }
 
 /** Formats seconds back into the shortest exact duration string (for messages). */
 export function formatDuration(seconds: number): string {
-  if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
+  if (!Number.isInteger(seconds)) return `${Math.round(seconds * 1000)}ms`;
   for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60]] as const) {
     if (seconds % size === 0) return `${seconds / size}${unit}`;
   }

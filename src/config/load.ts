@@ -3,7 +3,7 @@
 // Config or throws one ConfigError listing every problem with its path.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 
 import { ConfigError, formatPath } from './errors.ts';
@@ -32,12 +32,13 @@ export async function loadConfigFile(path: string, options: LoadOptions = {}): P
 
 export function parseConfig(text: string, options: LoadOptions & { source?: string } = {}): Config {
   const source = options.source ?? 'config';
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => ({
-      path: '',
-      message: `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line} column ${e.linePos[0].col}: ` : ''}${e.message.split('\n')[0]}`,
-    })));
+    throw new ConfigError(source, doc.errors.map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      return { path: '', message: `YAML line ${line} column ${col}: ${e.message.split('\n')[0]}` };
+    }));
   }
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {

@@ -209,7 +209,10 @@ export function checkConfig(config: Config): ConfigProblem[] {
 
   const resources = new Map<string, Config['resources'][number]>();
   config.resources.forEach((res, i) => {
-    if (resources.has(res.id)) add(`resources[${i}].id`, `duplicate resource "${res.id}"`);
+    if (resources.has(res.id)) {
+      add(`resources[${i}].id`, `duplicate resource "${res.id}"`);
+      return;
+    }
     resources.set(res.id, res);
     if (production && new URL(res.id).protocol === 'http:' && !isLoopbackHttp(res.id)) {
       add(`resources[${i}].id`, 'must be https in production mode');

@@ -50,7 +50,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         const entry = read(op.key);
         const members = entry?.value instanceof Set ? entry.value : new Set<string>();
         for (const m of op.members) members.add(m);
-        const expiresAt = Math.max(entry?.value instanceof Set ? entry.expiresAt : -Infinity, expiry(op.ttl));
+        // As Redis: SADD keeps an existing TTL; a new set without one never expires.
+        const existing = entry?.value instanceof Set ? entry.expiresAt : undefined;
+        const expiresAt = op.ttl === undefined ? existing ?? Infinity : Math.max(existing ?? -Infinity, expiry(op.ttl));
         data.set(k, { value: members, expiresAt });
         return;
       }

@@ -229,6 +229,13 @@ describe('memory store expiry (fake clock)', () => {
     expect(await store.setMembers('grant')).toEqual([]);
   });
 
+  it('adding to a set without a TTL keeps its TTL, as Redis SADD does', async () => {
+    await store.write([{ op: 'set.add', key: 'grant', members: ['a'], ttl: 100 }]);
+    await store.write([{ op: 'set.add', key: 'grant', members: ['b'] }]);
+    t += 100_000;
+    expect(await store.setMembers('grant')).toEqual([]);
+  });
+
   it('an expired set starts afresh with the new TTL', async () => {
     await store.write([{ op: 'set.add', key: 'grant', members: ['a'], ttl: 100 }]);
     t += 100_000;
