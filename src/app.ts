@@ -7,7 +7,7 @@ import type Provider from 'oidc-provider';
 
 import { createAccountStore, createAuthorizationServer, createInteractionRouter, issuerPath } from './authz/index.ts';
 import type { Config } from './config/index.ts';
-import { createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders } from './http/index.ts';
+import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders } from './http/index.ts';
 import type { KeyRing } from './keys/index.ts';
 import { createHealthHandlers, requestLogger } from './ops/index.ts';
 import type { Logger, Metrics } from './ops/index.ts';
@@ -63,9 +63,12 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     callback(req, res);
   });
   app.use(`${base}/interaction`, pageCsp, createInteractionRouter({ provider, accounts, config }));
+  const clientSecrets = new Map<string, string>();
+  for (const agent of config.agents) if (agent.auth.method !== 'private_key_jwt') clientSecrets.set(agent.clientId, agent.auth.secret);
+  for (const client of config.apps) if (client.clientSecret) clientSecrets.set(client.clientId, client.clientSecret);
   // Everything else under the issuer belongs to oidc-provider (it answers unknown paths with
   // an OAuth-shaped 404 itself); notFound catches what lies outside the issuer path.
-  app.use(base || '/', callback);
+  app.use(base || '/', createBasicAuthNormalizer(clientSecrets), callback);
   app.use(notFound);
   app.use(errorHandler(logger));
   return { app, provider };

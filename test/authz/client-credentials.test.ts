@@ -11,6 +11,8 @@ import type { TestGateway } from '../support/gateway.ts';
 
 const ERP = 'https://erp.example.test';
 const POST_SECRET = 'mail-agent-secret-0123456789abcdefgh';
+// Characters that form-urlencoding changes: "+" (space), "%" (escape), ":" and "/".
+const ODD_SECRET = 'p+ss%word:with/odd=chars 0123456789abcdef';
 
 let gw: TestGateway;
 let jwtAgentKey: CryptoKey;
@@ -36,6 +38,12 @@ beforeAll(async () => {
           auth: { method: 'client_secret_post', secret: POST_SECRET },
           scopes: ['mail:read'],
           audiences: ['https://mail.example.test'],
+        },
+        {
+          clientId: 'odd-agent',
+          auth: { method: 'client_secret_basic', secret: ODD_SECRET },
+          scopes: ['erp:read'],
+          audiences: [ERP],
         },
         {
           clientId: 'approval-agent',
@@ -204,6 +212,31 @@ describe('client_credentials', () => {
     await tokenAs({ grant_type: 'client_credentials', scope: 'erp:read' });
     const after = (await gw.metrics.tokensIssued.get()).values.find((v) => v.labels.grant_type === 'client_credentials')?.value;
     expect(after).toBe(before + 1);
+  });
+});
+
+describe('client_secret_basic encodings (RFC 6749 §2.3.1 and what clients really send)', () => {
+  const raw = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  const form = { grant_type: 'client_credentials', scope: 'erp:read' };
+
+  it('accepts the form-urlencoded id and secret', async () => {
+    const res = await postForm(`${gw.url}/token`, form, { authorization: basic('odd-agent', ODD_SECRET) });
+    expect(res.status).toBe(200);
+    expect(decodeJwt(String(res.body.access_token)).client_id).toBe('odd-agent');
+  });
+
+  it('accepts the raw, unencoded id and secret', async () => {
+    const res = await postForm(`${gw.url}/token`, form, { authorization: raw('odd-agent', ODD_SECRET) });
+    expect(res.status).toBe(200);
+    expect(decodeJwt(String(res.body.access_token)).client_id).toBe('odd-agent');
+  });
+
+  it('still refuses a wrong secret in either encoding', async () => {
+    for (const authorization of [raw('odd-agent', `${ODD_SECRET}x`), basic('odd-agent', `${ODD_SECRET}x`), raw('odd-agent', ODD_SECRET.replace('+', ' '))]) {
+      const res = await postForm(`${gw.url}/token`, form, { authorization });
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+    }
   });
 });
 
