@@ -22,3 +22,16 @@ export function renderErrorPage(out: { error?: string; error_description?: strin
 <p><strong>${escapeHtml(out.error)}</strong></p>
 <p>${escapeHtml(out.error_description)}</p>`);
 }
+
+/** RP-initiated logout confirmation; `form` is oidc-provider's own form (carries its xsrf). */
+export function renderLogoutPage(form: string): string {
+  return page('Sign out', `<h1>Sign out of the gateway?</h1>
+<p>Signing out ends your session here; agents acting for you lose their tokens from it.</p>
+${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button>`);
+}
+
+export function renderSignedOutPage(): string {
+  return page('Signed out', '<h1>You are signed out</h1><p>You can close this window.</p>');
+}

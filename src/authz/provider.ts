@@ -15,7 +15,7 @@ import type { AccountStore } from './accounts.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { InvalidRequest } from './errors.ts';
 import { OIDC_SCOPES, staticClients } from './clients.ts';
-import { renderErrorPage } from './pages.ts';
+import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from './pages.ts';
 import { createResourceIndicators } from './resource-servers.ts';
 import { createStructuredTokenMiddleware } from './structured-tokens.ts';
 
@@ -95,7 +95,17 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
           throw new InvalidRequest('client is not authorized to revoke the presented token');
         },
       },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = renderLogoutPage(form);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = renderSignedOutPage();
+        },
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: async (ctx) => resourceIndicators.defaultResource(ctx),

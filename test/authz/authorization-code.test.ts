@@ -11,7 +11,16 @@ const REDIRECT = 'http://127.0.0.1/cb';
 let gw: TestGateway;
 
 beforeAll(async () => {
-  gw = await startGateway();
+  gw = await startGateway({
+    config: {
+      apps: [{
+        clientId: 'agent-console',
+        redirectUris: [REDIRECT],
+        postLogoutRedirectUris: ['http://127.0.0.1/signed-out'],
+        audiences: ['https://erp.example.test'],
+      }],
+    },
+  });
 });
 afterAll(async () => gw?.close());
 
@@ -120,6 +129,32 @@ describe('single use under concurrency (atomic consume)', () => {
     expect(reuse.body).toEqual({ error: 'invalid_grant', error_description: 'grant request is invalid' });
     // The whole grant is gone: the rotated token is dead too.
     expect((await refresh(String(rotated.body.refresh_token))).status).toBe(400);
+  });
+});
+
+describe('RP-initiated logout', () => {
+  it('ends the session and the tokens issued from it', async () => {
+    const browser = createBrowser();
+    const { code, verifier } = await signIn(gw.url, { clientId: 'agent-console', redirectUri: REDIRECT, email: 'gina@example.test' }, browser);
+    const tokens = await redeem(code, verifier);
+    const accessToken = String(tokens.body.access_token);
+    const introspect = () => postForm(`${gw.url}/token/introspection`, { token: accessToken, client_id: 'agent-console' });
+    expect((await introspect()).body).toMatchObject({ active: true, sub: 'dev:gina@example.test' });
+
+    const params = new URLSearchParams({
+      id_token_hint: String(tokens.body.id_token), post_logout_redirect_uri: 'http://127.0.0.1/signed-out', state: 'bye',
+    });
+    const confirm = await browser.get(`${gw.url}/session/end?${params}`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.body).not.toContain('googleapis');
+    const action = /<form[^>]*action="([^"]+)"/.exec(confirm.body)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
+    expect(action).toBe(`${gw.url}/session/end/confirm`);
+    const done = await browser.postForm(action!, { xsrf: xsrf!, logout: 'yes' });
+    expect(done.status).toBe(303);
+    expect(done.location).toBe('http://127.0.0.1/signed-out?state=bye');
+
+    expect((await introspect()).body).toEqual({ active: false });
   });
 });
 

@@ -43,6 +43,8 @@ export function createBrowser() {
   };
 }
 
+export type Browser = ReturnType<typeof createBrowser>;
+
 export function pkcePair(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url');
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
@@ -60,8 +62,8 @@ export interface SignInResult {
 export async function signIn(
   issuer: string,
   options: { clientId: string; redirectUri: string; email: string; scope?: string; prompt?: string; resource?: string },
+  browser: Browser = createBrowser(),
 ): Promise<SignInResult> {
-  const browser = createBrowser();
   const { verifier, challenge } = pkcePair();
   const params = new URLSearchParams({
     client_id: options.clientId,

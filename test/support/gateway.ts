@@ -37,6 +37,8 @@ export interface GatewayOptions {
   redisUrl?: string;
   keyRing?: KeyRing;
   keyPrefix?: string;
+  /** Fixed port (to restart "the same" gateway, keeping its issuer); default a free one. */
+  port?: number;
 }
 
 export function baseConfig(issuer: string, redisUrl: string, keyPrefix: string): Record<string, unknown> {
@@ -72,7 +74,7 @@ export function baseConfig(issuer: string, redisUrl: string, keyPrefix: string):
 
 export async function startGateway(options: GatewayOptions = {}): Promise<TestGateway> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   const keyPrefix = options.keyPrefix ?? `test:${randomUUID()}:`;
