@@ -1,14 +1,14 @@
 // Contract suite for the oidc-provider adapter over both stores: payload round trips, secondary
 // lookups, TTLs, grant revocation, and the atomic consume() that makes code/refresh-token reuse
 // (sequential or concurrent) fail with invalid_grant and revoke the grant.
-import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 
 import { Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import { freePort } from '../../test/support/redis-server.ts';
+import { backends, newPrefix, openRedis } from '../../test/support/stores.ts';
+import type { Opened } from '../../test/support/stores.ts';
 import { createMemoryStore, createRedisClient, createRedisStore } from '../store/index.ts';
 import type { Store } from '../store/index.ts';
 import { createAdapterFactory } from './adapter.ts';
@@ -16,31 +16,6 @@ import { TemporarilyUnavailable } from './errors.ts';
 
 const NOW = 1_700_000_000;
 
-interface Opened {
-  store: Store;
-  close(): Promise<void>;
-}
-
-async function openRedis(url: string, keyPrefix: string): Promise<Opened> {
-  const client = createRedisClient({ url, keyPrefix, connectTimeout: 0.5, commandTimeout: 0.5 });
-  // No offline queue (fail fast): a command sent before the first connect would fail.
-  if (client.status !== 'ready') await once(client, 'ready');
-  const store = createRedisStore(client, { keyPrefix });
-  return { store, close: () => store.close() };
-}
-
-const backends: { name: string; open(keyPrefix: string): Promise<Opened> }[] = [
-  {
-    name: 'memory',
-    async open(keyPrefix) {
-      const store = createMemoryStore({ keyPrefix });
-      return { store, close: () => store.close() };
-    },
-  },
-  { name: 'redis', open: (keyPrefix) => openRedis(inject('redisUrl'), keyPrefix) },
-];
-
-const newPrefix = () => `test:${randomUUID()}:`;
 
 /** Resolves to what `promise` rejected with; fails the test if it resolved. */
 async function rejection(promise: Promise<unknown>): Promise<Record<string, unknown>> {

@@ -98,31 +98,32 @@ export async function generateSigningKey(
   // key pair regardless of which optional members a file carries.
   const kid = await calculateJwkThumbprint(exported, 'sha256');
   const iat = Math.floor(now().getTime() / 1000);
-  const str = (name: 'x' | 'y' | 'd' | 'n' | 'e' | 'p' | 'q' | 'dp' | 'dq' | 'qi'): string => {
-    const value = exported[name];
+  const member = (name: string): string => {
+    const value = (exported as Record<string, unknown>)[name];
     if (typeof value !== 'string') throw new Error(`generateSigningKey: exported ${alg} key lacks "${name}"`);
     return value;
   };
+  return buildPrivateJwk(alg, member, kid, iat);
+}
+
+/**
+ * Assembles a private JWK of `alg` with exactly the members the key file format allows, taking
+ * each member from `member` (which throws when one is missing). Shared by generation and by
+ * validation so both produce the same shape.
+ */
+export function buildPrivateJwk(alg: KeyAlg, member: (name: string) => string, kid: string, iat?: number): PrivateJwk {
+  const stamp = iat === undefined ? {} : { iat };
   switch (alg) {
     case 'ES256':
-      return { kty: 'EC', crv: 'P-256', kid, alg, use: 'sig', x: str('x'), y: str('y'), d: str('d'), iat };
+      return { kty: 'EC', crv: 'P-256', kid, alg, use: 'sig', x: member('x'), y: member('y'), d: member('d'), ...stamp };
     case 'EdDSA':
-      return { kty: 'OKP', crv: 'Ed25519', kid, alg, use: 'sig', x: str('x'), d: str('d'), iat };
+      return { kty: 'OKP', crv: 'Ed25519', kid, alg, use: 'sig', x: member('x'), d: member('d'), ...stamp };
     case 'RS256':
       return {
-        kty: 'RSA',
-        kid,
-        alg,
-        use: 'sig',
-        n: str('n'),
-        e: str('e'),
-        d: str('d'),
-        p: str('p'),
-        q: str('q'),
-        dp: str('dp'),
-        dq: str('dq'),
-        qi: str('qi'),
-        iat,
+        kty: 'RSA', kid, alg, use: 'sig',
+        n: member('n'), e: member('e'), d: member('d'), p: member('p'), q: member('q'),
+        dp: member('dp'), dq: member('dq'), qi: member('qi'),
+        ...stamp,
       };
   }
 }

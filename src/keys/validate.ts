@@ -13,7 +13,7 @@
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 
 import { KeyFileError } from './errors.ts';
-import { isKeyAlg, publicJwk, SUPPORTED_KEY_ALGS_TEXT } from './jwk.ts';
+import { buildPrivateJwk, isKeyAlg, publicJwk, SUPPORTED_KEY_ALGS_TEXT } from './jwk.ts';
 import type { KeyAlg, PrivateJwk, PrivateJwks } from './jwk.ts';
 
 type Kty = 'EC' | 'OKP' | 'RSA';
@@ -93,31 +93,8 @@ function stringMember(value: Record<string, unknown>, name: string): string {
 }
 
 function buildKey(value: Record<string, unknown>, alg: KeyAlg): PrivateJwk {
-  const s = (name: string): string => stringMember(value, name);
-  const kid = s('kid');
-  const iat = typeof value.iat === 'number' ? { iat: value.iat } : {};
-  switch (alg) {
-    case 'ES256':
-      return { kty: 'EC', crv: 'P-256', kid, alg, use: 'sig', x: s('x'), y: s('y'), d: s('d'), ...iat };
-    case 'EdDSA':
-      return { kty: 'OKP', crv: 'Ed25519', kid, alg, use: 'sig', x: s('x'), d: s('d'), ...iat };
-    case 'RS256':
-      return {
-        kty: 'RSA',
-        kid,
-        alg,
-        use: 'sig',
-        n: s('n'),
-        e: s('e'),
-        d: s('d'),
-        p: s('p'),
-        q: s('q'),
-        dp: s('dp'),
-        dq: s('dq'),
-        qi: s('qi'),
-        ...iat,
-      };
-  }
+  const member = (name: string): string => stringMember(value, name);
+  return buildPrivateJwk(alg, member, member('kid'), typeof value.iat === 'number' ? value.iat : undefined);
 }
 
 function checkKey(value: unknown, at: string, problems: string[]): PrivateJwk | undefined {

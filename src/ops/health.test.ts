@@ -1,32 +1,19 @@
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHealthHandlers, createLogger } from './index.ts';
+import { useTestServer } from '../../test/support/http.ts';
 import type { HealthOptions } from './index.ts';
 
 describe('createHealthHandlers', () => {
-  let server: Server | undefined;
-
-  afterEach(async () => {
-    if (server) {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-      server = undefined;
-    }
-  });
+  const testServer = useTestServer();
 
   async function start(options: HealthOptions): Promise<string> {
     const { healthz, readyz } = createHealthHandlers(options);
     const app = express();
     app.get('/healthz', healthz);
     app.get('/readyz', readyz);
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    const base = await testServer.listen(app);
+    return `${base}`;
   }
 
   async function get(url: string): Promise<{ status: number; cacheControl: string | null; body: unknown }> {

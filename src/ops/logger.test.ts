@@ -1,9 +1,7 @@
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger, requestLogger } from './index.ts';
+import { useTestServer } from '../../test/support/http.ts';
 
 type Line = Record<string, unknown>;
 
@@ -68,16 +66,7 @@ describe('createLogger', () => {
 });
 
 describe('requestLogger', () => {
-  let server: Server | undefined;
-
-  afterEach(async () => {
-    if (server) {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-      server = undefined;
-    }
-  });
+  const testServer = useTestServer();
 
   async function start(): Promise<{ base: string; out: ReturnType<typeof capture> }> {
     const out = capture();
@@ -93,10 +82,8 @@ describe('requestLogger', () => {
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    return { base: `http://127.0.0.1:${port}`, out };
+    const base = await testServer.listen(app);
+    return { base: `${base}`, out };
   }
 
   async function accessLines(out: ReturnType<typeof capture>, count: number): Promise<Line[]> {

@@ -1,22 +1,11 @@
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMetrics } from './index.ts';
+import { useTestServer } from '../../test/support/http.ts';
 import type { Metrics } from './index.ts';
 
 describe('createMetrics', () => {
-  let server: Server | undefined;
-
-  afterEach(async () => {
-    if (server) {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-      server = undefined;
-    }
-  });
+  const testServer = useTestServer();
 
   async function start(metrics: Metrics): Promise<string> {
     const app = express();
@@ -26,10 +15,8 @@ describe('createMetrics', () => {
       res.json({ ok: true });
     });
     app.get('/metrics', metrics.handler);
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    const base = await testServer.listen(app);
+    return `${base}`;
   }
 
   it('times requests per method, route and status and serves them in the Prometheus format', async () => {
@@ -95,10 +82,8 @@ describe('createMetrics', () => {
     app.get('/x', (_req, res) => {
       res.json({ ok: true });
     });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    expect((await fetch(`http://127.0.0.1:${port}/x`)).status).toBe(200);
+    const base = await testServer.listen(app);
+    expect((await fetch(`${base}/x`)).status).toBe(200);
     await vi.waitFor(async () => {
       expect(await metrics.registry.metrics()).toContain(
         'agentgate_http_request_duration_seconds_count{method="GET",route="#label-error",status="200"} 1',

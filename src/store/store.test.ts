@@ -1,43 +1,16 @@
 // Contract suite for the storage port: the Redis store and its in-memory twin must behave the
 // same for everything callers rely on (SET NX, guarded HSETNX, ordered writes, set TTL growth).
 // Expiry is shown with a fake clock on the memory store and read back from Redis with PTTL.
-import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import { freePort } from '../../test/support/redis-server.ts';
+import { backends, newPrefix, openRedis } from '../../test/support/stores.ts';
+import type { Opened } from '../../test/support/stores.ts';
 import { createMemoryStore, createRedisClient, createRedisStore, StoreUnavailableError } from './index.ts';
-import type { Store, StoreHooks } from './index.ts';
+import type { Store } from './index.ts';
 
-interface Opened {
-  store: Store;
-  close(): Promise<void>;
-}
-
-type Backend = { name: 'memory' | 'redis'; open(keyPrefix: string): Promise<Opened> };
-
-async function openRedis(url: string, keyPrefix: string, hooks: StoreHooks = {}): Promise<Opened> {
-  const client = createRedisClient({ url, keyPrefix, connectTimeout: 0.5, commandTimeout: 0.5 });
-  // No offline queue (fail fast): a command sent before the first connect would fail.
-  if (client.status !== 'ready') await once(client, 'ready');
-  const store = createRedisStore(client, { keyPrefix }, hooks);
-  return { store, close: () => store.close() };
-}
-
-const backends: Backend[] = [
-  {
-    name: 'memory',
-    async open(keyPrefix) {
-      const store = createMemoryStore({ keyPrefix });
-      return { store, close: () => store.close() };
-    },
-  },
-  { name: 'redis', open: (keyPrefix) => openRedis(inject('redisUrl'), keyPrefix) },
-];
-
-const newPrefix = () => `test:${randomUUID()}:`;
 
 describe.each(backends)('$name store contract', ({ open }) => {
   let opened: Opened[] = [];
