@@ -66,12 +66,14 @@ export function createAdapterFactory(store: Store, options: AdapterOptions = {})
       const ttl = expiresIn !== undefined && expiresIn > 0 ? expiresIn : undefined;
       const fields: Record<string, string> = { payload: JSON.stringify(payload) };
       if (payload.consumed) fields.consumed = String(payload.consumed);
-      const ops: WriteOp[] = [{ op: 'hash.replace', key: modelKey(model, id), fields, ttl }];
+      // Indexes first, then the record (see Store.write on clusters).
+      const ops: WriteOp[] = [];
       if (GRANTABLE.has(model) && payload.grantId) {
         ops.push({ op: 'set.add', key: grantKey(payload.grantId), members: [`${model}:${id}`], ttl });
       }
       if (model === 'Session' && payload.uid) ops.push({ op: 'set', key: uidKey(payload.uid), value: id, ttl });
       if (payload.userCode) ops.push({ op: 'set', key: userCodeKey(payload.userCode), value: id, ttl });
+      ops.push({ op: 'hash.replace', key: modelKey(model, id), fields, ttl });
       await store.write(ops);
     }),
 

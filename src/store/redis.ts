@@ -153,15 +153,17 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
         await exec(tx);
         return;
       }
-      // A cluster MULTI must stay within one slot: group the operations per key, keep the
-      // order within each key, and run each key's operations as its own transaction.
+      // A cluster MULTI must stay within one slot: group the operations per key (keeping their
+      // order within a key) and run one transaction per key, in the order the keys first appear.
+      // Not atomic across keys, so callers write indexes before the record they point at: a
+      // failure half-way then leaves at most a dangling index entry, never an unindexed record.
       const byKey = new Map<string, WriteOp[]>();
       for (const op of ops) byKey.set(op.key, [...(byKey.get(op.key) ?? []), op]);
-      await Promise.all([...byKey.values()].map(async (keyOps) => {
+      for (const keyOps of byKey.values()) {
         const tx = client.multi();
         for (const op of keyOps) queue(tx, op);
         await exec(tx);
-      }));
+      }
     }),
     ping: () => run('ping', async () => {
       await client.ping();

@@ -33,7 +33,11 @@ export interface Store {
    */
   hashClaimField(key: string, field: string, value: string): Promise<'set' | 'taken' | 'missing'>;
   setMembers(key: string): Promise<string[]>;
-  /** Applies the operations in order, atomically where the backend allows (MULTI on one node). */
+  /**
+   * Applies the operations in order, atomically where the backend allows (MULTI on one node).
+   * On a Redis Cluster only the operations on one key are atomic; keys are written in the order
+   * they first appear, so put index entries before the record they index.
+   */
   write(ops: WriteOp[]): Promise<void>;
   /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;
