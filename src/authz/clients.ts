@@ -3,9 +3,15 @@
 // authenticate as themselves (client_secret_basic/post or private_key_jwt, RFC 7523 §2.2).
 import type { ClientMetadata } from 'oidc-provider';
 
-import type { AgentConfig, AppConfig, Config } from '../config/index.ts';
+import type { AdminClientConfig, AgentConfig, AppConfig, Config } from '../config/index.ts';
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'] as const;
+
+/** The scope of the admin API (explain, kill switches); only `admin.clients` may hold it. */
+export const ADMIN_SCOPE = 'agentgate:admin';
+
+/** The admin API is a resource of its own: admin tokens are JWTs with this audience. */
+export const adminAudience = (issuer: string) => `${issuer}/admin`;
 
 export function appClient(app: AppConfig, config: Config): ClientMetadata {
   const resourceScopes = config.resources
@@ -25,30 +31,34 @@ export function appClient(app: AppConfig, config: Config): ClientMetadata {
   };
 }
 
-export function agentClient(agent: AgentConfig): ClientMetadata {
-  const auth = agent.auth.method === 'private_key_jwt'
+/** A confidential client_credentials client (agents and admin clients). */
+function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly string[]): ClientMetadata {
+  const auth = client.auth.method === 'private_key_jwt'
     ? {
       token_endpoint_auth_method: 'private_key_jwt',
-      ...(agent.auth.jwks ? { jwks: agent.auth.jwks } : { jwks_uri: agent.auth.jwksUri }),
+      ...(client.auth.jwks ? { jwks: client.auth.jwks } : { jwks_uri: client.auth.jwksUri }),
     }
-    : { token_endpoint_auth_method: agent.auth.method, client_secret: agent.auth.secret };
+    : { token_endpoint_auth_method: client.auth.method, client_secret: client.auth.secret };
   return {
-    client_id: agent.clientId,
-    ...(agent.name ? { client_name: agent.name } : {}),
+    client_id: client.clientId,
+    ...(client.name ? { client_name: client.name } : {}),
     ...auth,
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
     // The ceiling is enforced by the resource check (resource-servers.ts); this mirrors it for
     // oidc-provider's own scope filter.
-    ...(agent.scopes.length > 0 ? { scope: agent.scopes.join(' ') } : {}),
+    ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
   } as ClientMetadata;
 }
+
+export const agentClient = (agent: AgentConfig) => machineClient(agent, agent.scopes);
 
 export function staticClients(config: Config): ClientMetadata[] {
   return [
     ...config.apps.map((app) => appClient(app, config)),
     // A disabled agent is not registered at all: it cannot authenticate (invalid_client).
     ...config.agents.filter((agent) => !agent.disabled).map(agentClient),
+    ...config.admin.clients.map((client) => machineClient(client, [ADMIN_SCOPE])),
   ];
 }

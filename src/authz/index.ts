@@ -6,4 +6,6 @@ export { createAccountStore } from './accounts.ts';
 export type { AccountClaims, AccountStore } from './accounts.ts';
 export { createInteractionRouter } from './interactions.ts';
 export { TemporarilyUnavailable } from './errors.ts';
-export { revokedJtiKey } from './structured-tokens.ts';
+export { createAccessTokenVerifier, revokedJtiKey } from './access-tokens.ts';
+export type { AccessTokenClaims, AccessTokenVerifier } from './access-tokens.ts';
+export { ADMIN_SCOPE, adminAudience } from './clients.ts';

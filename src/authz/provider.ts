@@ -11,10 +11,11 @@ import type { Config } from '../config/index.ts';
 import type { KeyRing } from '../keys/index.ts';
 import type { Logger, Metrics } from '../ops/index.ts';
 import type { Store } from '../store/index.ts';
+import type { AccessTokenVerifier } from './access-tokens.ts';
 import type { AccountStore } from './accounts.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { InvalidRequest } from './errors.ts';
-import { OIDC_SCOPES, staticClients } from './clients.ts';
+import { ADMIN_SCOPE, OIDC_SCOPES, staticClients } from './clients.ts';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from './pages.ts';
 import { createResourceIndicators } from './resource-servers.ts';
 import { createStructuredTokenMiddleware } from './structured-tokens.ts';
@@ -24,6 +25,7 @@ export interface AuthorizationServerDeps {
   store: Store;
   keyRing: KeyRing;
   accounts: AccountStore;
+  accessTokens: AccessTokenVerifier;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -53,7 +55,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     },
     pkce: { required: () => true },
     responseTypes: ['code'],
-    scopes: [...OIDC_SCOPES, ...resourceScopes],
+    scopes: [...OIDC_SCOPES, ...resourceScopes, ...(config.admin.clients.length > 0 ? [ADMIN_SCOPE] : [])],
     // acr/amr/auth_time ride on the openid scope so every ID token carries how and when the
     // person signed in (DESIGN.md core flow step 2); oidc-provider drops acr unless acrValues
     // lists the values the gateway can assert.
@@ -144,7 +146,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  provider.use(createStructuredTokenMiddleware({ issuer: config.issuer, keyRing, store }));
+  provider.use(createStructuredTokenMiddleware(deps.accessTokens));
 
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') });

@@ -6,7 +6,10 @@ import type { KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
 import type { KeyRing } from '../keys/index.ts';
+import { ADMIN_SCOPE, adminAudience } from './clients.ts';
 import { InvalidScope, InvalidTarget } from './errors.ts';
+
+const ADMIN_TOKEN_TTL = 300;
 
 export interface ResourceIndicatorHooks {
   defaultResource(ctx: KoaContextWithOIDC): string | undefined;
@@ -17,11 +20,18 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
   const resources = new Map(config.resources.map((res) => [res.id, res]));
   const agents = new Map(config.agents.map((agent) => [agent.clientId, agent]));
   const apps = new Map(config.apps.map((app) => [app.clientId, app]));
+  const admins = new Set(config.admin.clients.map((client) => client.clientId));
+  const adminResource = adminAudience(config.issuer);
+
+  function requestedScopes(ctx: KoaContextWithOIDC): string[] {
+    return String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+  }
 
   return {
     // An agent with exactly one audience gets it by default; otherwise it must say which.
     defaultResource(ctx) {
       const clientId = ctx.oidc.client?.clientId;
+      if (clientId && admins.has(clientId)) return adminResource;
       const agent = clientId ? agents.get(clientId) : undefined;
       if (agent && agent.audiences.length === 1 && ctx.oidc.params?.grant_type === 'client_credentials') {
         return agent.audiences[0];
@@ -30,6 +40,21 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
     },
 
     getResourceServerInfo(ctx, resource, client) {
+      if (resource === adminResource || admins.has(client.clientId)) {
+        if (resource !== adminResource || !admins.has(client.clientId)) {
+          throw new InvalidTarget(`client "${client.clientId}" may not request tokens for "${resource}"`);
+        }
+        for (const scope of requestedScopes(ctx)) {
+          if (scope !== ADMIN_SCOPE) throw new InvalidScope(`scope "${scope}" is not offered by resource "${resource}"`, scope);
+        }
+        return {
+          scope: ADMIN_SCOPE,
+          audience: adminResource,
+          accessTokenTTL: ADMIN_TOKEN_TTL,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: keyRing.signingAlg } },
+        };
+      }
       const res = resources.get(resource);
       const agent = agents.get(client.clientId);
       const allowed = agent?.audiences ?? apps.get(client.clientId)?.audiences ?? [];
@@ -41,8 +66,7 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
       if (agent) {
         ttl = Math.min(ttl, agent.maxTokenTtl);
         if (ctx.oidc.params?.grant_type === 'client_credentials') {
-          const requested = String(ctx.oidc.params.scope ?? '').split(' ').filter(Boolean);
-          for (const scope of requested) {
+          for (const scope of requestedScopes(ctx)) {
             if (!res.scopes.includes(scope)) {
               throw new InvalidScope(`scope "${scope}" is not offered by resource "${resource}"`, scope);
             }

@@ -7,53 +7,14 @@
 // This runs as Koa middleware around oidc-provider's endpoints and takes over only when
 // oidc-provider answered unsupported_token_type; by then oidc-provider has already parsed the
 // request and authenticated the client, so both endpoints keep its client authentication.
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import type { JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
-import type { KeyRing } from '../keys/index.ts';
-import type { Store } from '../store/index.ts';
 import { StoreUnavailableError } from '../store/index.ts';
+import type { AccessTokenVerifier } from './access-tokens.ts';
 
-export const revokedJtiKey = (jti: string) => `revoked:jti:${jti}`;
-
-export interface StructuredTokenOptions {
-  issuer: string;
-  keyRing: KeyRing;
-  store: Store;
-  /** Seconds since the epoch. */
-  now?: () => number;
-}
-
-interface AccessTokenClaims extends JWTPayload {
-  client_id: string;
-  scope?: string;
-  sid?: string;
-  cnf?: { jkt?: string };
-}
-
-export function createStructuredTokenMiddleware(options: StructuredTokenOptions) {
-  const keys = createLocalJWKSet(options.keyRing.publicJwks);
-  const algorithms = [...options.keyRing.algs];
-  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
-
-  async function verify(token: string): Promise<AccessTokenClaims | undefined> {
-    try {
-      const { payload } = await jwtVerify<AccessTokenClaims>(token, keys, {
-        issuer: options.issuer,
-        algorithms,
-        typ: 'at+jwt',
-        requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'aud'],
-        currentDate: new Date(now() * 1000),
-      });
-      return typeof payload.client_id === 'string' ? payload : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
+export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier) {
   async function introspect(ctx: KoaContextWithOIDC, token: string): Promise<void> {
-    const claims = await verify(token);
+    const claims = await tokens.verify(token);
     const caller = ctx.oidc.client;
     ctx.status = 200;
     ctx.body = { active: false };
@@ -61,7 +22,7 @@ export function createStructuredTokenMiddleware(options: StructuredTokenOptions)
     // Same rule as oidc-provider's default policy for opaque tokens: a public client may only
     // introspect its own tokens.
     if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
-    if (await options.store.get(revokedJtiKey(claims.jti!))) return;
+    if (await tokens.isRevoked(claims)) return;
     ctx.body = {
       active: true,
       iss: claims.iss,
@@ -79,7 +40,7 @@ export function createStructuredTokenMiddleware(options: StructuredTokenOptions)
   }
 
   async function revoke(ctx: KoaContextWithOIDC, token: string): Promise<void> {
-    const claims = await verify(token);
+    const claims = await tokens.verify(token);
     const caller = ctx.oidc.client;
     ctx.status = 200;
     ctx.body = '';
@@ -91,8 +52,7 @@ export function createStructuredTokenMiddleware(options: StructuredTokenOptions)
       ctx.body = { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' };
       return;
     }
-    const ttl = Math.max(1, claims.exp! - now() + 60);
-    await options.store.set(revokedJtiKey(claims.jti!), '1', { ttl });
+    await tokens.revoke(claims);
   }
 
   return async function structuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {

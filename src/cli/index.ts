@@ -1,8 +1,11 @@
 // The `agentgate` command: argv parsing and the commands that need no server (check-config,
 // keys). `serve` is handed in by main.ts, the only place that opens sockets and Redis.
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
+import { explainInput, explainRequestSchema } from '../admin/index.ts';
 import { ConfigError, formatDuration, loadConfigFile } from '../config/index.ts';
+import { createPolicy, decisionToJson, formatDecision } from '../policy/index.ts';
 import { keysGenerate, keysRotate } from '../keys/index.ts';
 import type { CliIo } from '../keys/index.ts';
 
@@ -22,6 +25,10 @@ commands:
   keys rotate --file FILE [--alg ALG] [--keep N]
                                       add a new signing key (newest signs, all verify);
                                       --keep retires all but the N newest
+  explain --config FILE --identity FILE --agent ID [--scope "a b"] [--audience URL]
+          [--subject-scope "a b" --actors a,b --subject-exp EPOCH] [--now EPOCH] [--all] [--json]
+                                      what would this agent get for this person, and why;
+                                      exit 0 grant, 3 refused or step-up
   help, --help                        this text
   version, --version                  print the version
 
@@ -64,6 +71,8 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
         }
         return usage(deps, sub ? `unknown keys command "${sub}"` : 'keys needs a command: generate or rotate');
       }
+      case 'explain':
+        return await explain(rest, deps, configPath);
       case 'version':
       case '--version':
         deps.stdout(deps.version);
@@ -90,15 +99,81 @@ function usage(io: CliIo, problem: string): number {
 }
 
 async function checkConfig(path: string, deps: CliDeps): Promise<number> {
+  const config = await loadConfigOrReport(path, deps);
+  if (!config) return EXIT_USAGE;
+  deps.stdout(`${path}: OK (${config.mode} mode, issuer ${config.issuer}, store ${config.store.driver}, ` +
+    `${config.apps.length} app(s), ${config.agents.length} agent(s), ${config.resources.length} resource(s), ` +
+    `${Object.keys(config.roles).length} role(s), ${config.roleMappings.length} role mapping(s), ` +
+    `session ${formatDuration(config.session.ttl)})`);
+  return 0;
+}
+
+const EXIT_REFUSED = 3;
+
+async function explain(args: readonly string[], deps: CliDeps, configPath: (v: { config?: string }) => string): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args], strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      identity: { type: 'string' },
+      agent: { type: 'string' },
+      scope: { type: 'string' },
+      audience: { type: 'string' },
+      'subject-scope': { type: 'string' },
+      actors: { type: 'string' },
+      'subject-exp': { type: 'string' },
+      'session-exp': { type: 'string' },
+      dpop: { type: 'boolean' },
+      now: { type: 'string' },
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!values.identity || !values.agent) return usage(deps, 'explain needs --identity FILE and --agent ID');
+  const config = await loadConfigOrReport(configPath(values), deps);
+  if (!config) return EXIT_USAGE;
+
+  let identity: unknown;
   try {
-    const config = await loadConfigFile(path, { env: deps.env });
-    deps.stdout(`${path}: OK (${config.mode} mode, issuer ${config.issuer}, store ${config.store.driver}, ` +
-      `${config.apps.length} app(s), ${config.agents.length} agent(s), ${config.resources.length} resource(s), ` +
-      `session ${formatDuration(config.session.ttl)})`);
-    return 0;
+    identity = JSON.parse(await readFile(values.identity, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    deps.stderr(`agentgate: cannot read identity ${values.identity} (${code ?? 'not valid JSON'})`);
+    return EXIT_USAGE;
+  }
+  const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const parsed = explainRequestSchema.safeParse({
+    identity,
+    agent: values.agent,
+    ...(values.scope !== undefined ? { scope: values.scope } : {}),
+    ...(values.audience !== undefined ? { audience: values.audience } : {}),
+    ...(values['subject-scope'] !== undefined || values.actors !== undefined ? {
+      subjectToken: {
+        scopes: values['subject-scope'] ?? '',
+        actors: (values.actors ?? '').split(',').map((a) => a.trim()).filter(Boolean),
+        expiresAt: int(values['subject-exp']) ?? Number.MAX_SAFE_INTEGER,
+      },
+    } : {}),
+    ...(values['session-exp'] !== undefined ? { sessionExpiresAt: int(values['session-exp']) } : {}),
+    ...(values.dpop !== undefined ? { dpop: values.dpop } : {}),
+    ...(values.now !== undefined ? { now: int(values.now) } : {}),
+    all: values.all ?? false,
+  });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) deps.stderr(`  ${issue.path.join('.')}: ${issue.message}`);
+    return EXIT_USAGE;
+  }
+  const decision = createPolicy(config).decide(explainInput(parsed.data, Math.floor(Date.now() / 1000)));
+  deps.stdout(values.json ? JSON.stringify(decisionToJson(decision), null, 2) : formatDecision(decision));
+  return decision.outcome === 'grant' ? 0 : EXIT_REFUSED;
+}
+
+async function loadConfigOrReport(path: string, deps: CliDeps) {
+  try {
+    return await loadConfigFile(path, { env: deps.env });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const line of error.message.split('\n')) deps.stderr(line);
-    return EXIT_USAGE;
+    return undefined;
   }
 }

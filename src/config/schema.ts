@@ -5,6 +5,7 @@
 // every problem is reported together with its path.
 import { z } from 'zod';
 
+import { compileCondition } from './cel.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import type { ConfigProblem } from './errors.ts';
 
@@ -41,6 +42,18 @@ const absoluteUri = z.string().refine((value) => {
 const hostPort = z.strictObject({ host: nonEmpty, port: z.number().int().min(1).max(65535) });
 
 const jwk = z.looseObject({ kty: z.string() });
+const roleName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'is not a valid role name (letters, digits, ".", "_", ":", "-")');
+const oneOrMany = z.union([nonEmpty, z.array(nonEmpty).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+/** A CEL condition, compiled here so a bad expression is a config error with its path. */
+const condition = z.string().transform((source, ctx) => {
+  const compiled = compileCondition(source);
+  if ('error' in compiled) {
+    ctx.addIssue({ code: 'custom', message: compiled.error });
+    return z.NEVER;
+  }
+  return compiled;
+});
 
 const redisStore = z.strictObject({
   driver: z.literal('redis'),
@@ -83,10 +96,12 @@ const privateKeyJwtAuth = z.strictObject({
   jwksUri: httpUrl.optional(),
 });
 
+const clientAuth = z.discriminatedUnion('method', [secretAuth, privateKeyJwtAuth]);
+
 const agent = z.strictObject({
   clientId: nonEmpty,
   name: z.string().optional(),
-  auth: z.discriminatedUnion('method', [secretAuth, privateKeyJwtAuth]),
+  auth: clientAuth,
   /** The agent's scope ceiling: it never receives a scope outside this list. */
   scopes: z.array(scopeToken).default([]),
   /** Resource ids (config `resources[].id`) the agent may get tokens for. */
@@ -94,7 +109,52 @@ const agent = z.strictObject({
   maxTokenTtl: duration('10m'),
   /** Agents this agent may hand work to (token exchange re-delegation). */
   delegateTo: z.array(nonEmpty).default([]),
+  /** Overrides policy.maxDelegationDepth for chains this agent is part of (the smaller wins). */
+  maxDelegationDepth: z.number().int().min(1).max(10).optional(),
   disabled: z.boolean().default(false),
+  /** The agent's tokens must be sender-constrained (DPoP, RFC 9449). */
+  requireDpop: z.boolean().default(false),
+  /** If set, the agent acts only for people holding at least one of these roles. */
+  actsFor: z.array(roleName).min(1).optional(),
+  /** What an agent gets when it omits `scope`, per audience; never "everything". */
+  defaultScopes: z.record(z.string(), z.array(scopeToken)).default({}),
+});
+
+const role = z.strictObject({
+  description: z.string().optional(),
+  scopes: z.array(scopeToken).default([]),
+});
+
+const roleMapping = z.strictObject({
+  description: z.string().optional(),
+  /** The identity provider the mapping applies to (required with group/groupName). */
+  idp: nonEmpty.optional(),
+  /** Group id as the IdP sends it (Entra object id, Google group email, Okta group name). */
+  group: nonEmpty.optional(),
+  /** Group display name, for IdPs or group sources that only give names. */
+  groupName: nonEmpty.optional(),
+  /** CEL condition over the identity; see README "Roles and agents". */
+  when: condition.optional(),
+  roles: z.array(roleName).default([]),
+  /** Roles this mapping takes away, whatever else grants them. */
+  deny: z.array(roleName).default([]),
+});
+
+const stepUpRule = z.strictObject({
+  description: z.string().optional(),
+  scopes: z.array(scopeToken).min(1),
+  /** Acceptable `acr` values (any one of them), RFC 9470. */
+  acr: oneOrMany.optional(),
+  /** Required `amr` values (all of them). */
+  amr: oneOrMany.optional(),
+  /** The sign-in must be at most this old. */
+  maxAge: requiredDuration().optional(),
+});
+
+const adminClient = z.strictObject({
+  clientId: nonEmpty,
+  name: z.string().optional(),
+  auth: clientAuth,
 });
 
 const app = z.strictObject({
@@ -150,6 +210,15 @@ export const configSchema = z.strictObject({
   resources: z.array(resource).default([]),
   agents: z.array(agent).default([]),
   apps: z.array(app).default([]),
+  roles: z.record(roleName, role).default({}),
+  roleMappings: z.array(roleMapping).default([]),
+  stepUp: z.array(stepUpRule).default([]),
+  policy: z.strictObject({
+    /** Longest actor chain a token may carry (RFC 8693 §4.1 `act` nesting). */
+    maxDelegationDepth: z.number().int().min(1).max(10).default(3),
+  }).prefault({}),
+  /** Clients of the admin API (client_credentials, scope agentgate:admin). */
+  admin: z.strictObject({ clients: z.array(adminClient).default([]) }).prefault({}),
   /** Development-only sign-in form standing in for federation; refused in production mode. */
   devLogin: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   logging: z.strictObject({
@@ -167,6 +236,9 @@ export type AgentConfig = Config['agents'][number];
 export type AppConfig = Config['apps'][number];
 export type ResourceConfig = Config['resources'][number];
 export type StoreConfig = Config['store'];
+export type RoleMappingConfig = Config['roleMappings'][number];
+export type StepUpConfig = Config['stepUp'][number];
+export type AdminClientConfig = Config['admin']['clients'][number];
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -251,6 +323,62 @@ export function checkConfig(config: Config): ConfigProblem[] {
       jwks?.keys.forEach((key, k) => {
         if ('d' in key || 'k' in key) add(`${at}.auth.jwks.keys[${k}]`, 'must be a public key (the agent keeps its private key)');
       });
+    }
+  });
+
+  const allScopes = new Set(config.resources.flatMap((res) => res.scopes));
+  const roleNames = new Set(Object.keys(config.roles));
+  const checkRole = (name: string, path: string) => {
+    if (!roleNames.has(name)) add(path, `unknown role "${name}" (not in roles)`);
+  };
+
+  config.agents.forEach((agentConfig, i) => {
+    const at = `agents[${i}]`;
+    agentConfig.actsFor?.forEach((name, j) => checkRole(name, `${at}.actsFor[${j}]`));
+    for (const [aud, scopes] of Object.entries(agentConfig.defaultScopes)) {
+      if (!agentConfig.audiences.includes(aud)) {
+        add(`${at}.defaultScopes.${aud}`, `"${aud}" is not one of this agent's audiences`);
+        continue;
+      }
+      scopes.forEach((scope, j) => {
+        if (!agentConfig.scopes.includes(scope)) add(`${at}.defaultScopes.${aud}[${j}]`, `"${scope}" is outside this agent's scopes`);
+        else if (!resources.get(aud)?.scopes.includes(scope)) add(`${at}.defaultScopes.${aud}[${j}]`, `"${scope}" is not a scope of "${aud}"`);
+      });
+    }
+  });
+
+  for (const [name, roleConfig] of Object.entries(config.roles)) {
+    roleConfig.scopes.forEach((scope, j) => {
+      if (!allScopes.has(scope)) add(`roles.${name}.scopes[${j}]`, `"${scope}" is not a scope of any resource`);
+    });
+  }
+
+  config.roleMappings.forEach((mapping, i) => {
+    const at = `roleMappings[${i}]`;
+    if (!mapping.idp && !mapping.group && !mapping.groupName && !mapping.when) {
+      add(at, 'needs at least one of idp, group, groupName or when (a mapping must not match everyone by accident)');
+    }
+    if ((mapping.group || mapping.groupName) && !mapping.idp) {
+      add(`${at}.idp`, 'required with group/groupName: group ids and names are only meaningful within one identity provider');
+    }
+    if (mapping.group && mapping.groupName) add(at, 'set group or groupName, not both');
+    if (mapping.roles.length === 0 && mapping.deny.length === 0) add(at, 'needs roles or deny');
+    mapping.roles.forEach((name, j) => checkRole(name, `${at}.roles[${j}]`));
+    mapping.deny.forEach((name, j) => checkRole(name, `${at}.deny[${j}]`));
+  });
+
+  config.stepUp.forEach((rule, i) => {
+    const at = `stepUp[${i}]`;
+    rule.scopes.forEach((scope, j) => {
+      if (!allScopes.has(scope)) add(`${at}.scopes[${j}]`, `"${scope}" is not a scope of any resource`);
+    });
+    if (!rule.acr && !rule.amr && rule.maxAge === undefined) add(at, 'needs at least one of acr, amr or maxAge');
+  });
+
+  config.admin.clients.forEach((client, i) => {
+    claimClientId(client.clientId, `admin.clients[${i}].clientId`);
+    if (client.auth.method === 'private_key_jwt' && Boolean(client.auth.jwks) === Boolean(client.auth.jwksUri)) {
+      add(`admin.clients[${i}].auth`, 'private_key_jwt needs exactly one of jwks or jwksUri');
     }
   });
 

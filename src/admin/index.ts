@@ -1,0 +1,26 @@
+// The admin API: bearer-authenticated (admin clients, agentgate:admin), mounted at /admin.
+import express from 'express';
+import type { Router } from 'express';
+
+import type { AccessTokenVerifier } from '../authz/index.ts';
+import type { Logger } from '../ops/index.ts';
+import type { Policy } from '../policy/index.ts';
+import { requireAdmin } from './auth.ts';
+import { createExplainRouter } from './explain.ts';
+
+export { explainInput, explainRequestSchema } from './explain.ts';
+export type { ExplainRequest } from './explain.ts';
+export { requireAdmin } from './auth.ts';
+
+export function createAdminRouter(deps: {
+  issuer: string;
+  tokens: AccessTokenVerifier;
+  adminClients: readonly string[];
+  policy: Policy;
+  logger: Logger;
+}): Router {
+  const router = express.Router();
+  router.use(requireAdmin(deps));
+  router.use(createExplainRouter(deps));
+  return router;
+}
