@@ -629,3 +629,114 @@ describe('loadConfigFile', () => {
     });
   });
 });
+
+describe('roles, role mappings, step-up and agents (policy sections)', () => {
+  const resources = [
+    { id: 'https://erp.example.test', scopes: ['erp:read', 'erp:approve'] },
+    { id: 'https://mail.example.test', scopes: ['mail:read'] },
+  ];
+
+  it('compiles CEL conditions and applies defaults', () => {
+    const config = validateConfig(devConfig({
+      resources,
+      roles: { reader: { scopes: ['erp:read'] } },
+      roleMappings: [{ idp: 'okta', group: 'Finance', when: 'email.endsWith("@example.test")', roles: ['reader'] }],
+      stepUp: [{ scopes: ['erp:approve'], acr: 'mfa', maxAge: '5m' }],
+    }));
+    const when = config.roleMappings[0]!.when!;
+    expect(when.source).toBe('email.endsWith("@example.test")');
+    expect(config.stepUp[0]).toEqual({ scopes: ['erp:approve'], acr: ['mfa'], maxAge: 300 });
+    expect(config.policy).toEqual({ maxDelegationDepth: 3 });
+    expect(config.roleMappings[0]).toMatchObject({ deny: [], roles: ['reader'] });
+  });
+
+  it.each([
+    ['a syntax error', 'email ==', /^invalid CEL expression: /],
+    ['an unknown variable', 'emial == "x"', /^invalid CEL expression: unresolved attribute/],
+    ['an unknown function', 'email.shout()', /^invalid CEL expression: unbound function: shout/],
+    ['a type mismatch', 'email + 1 == 2', /^invalid CEL expression: found no matching overload/],
+    ['a non-boolean result', 'email', /^invalid CEL expression: evaluated to string, not a boolean/],
+  ])('reports %s in a condition at its path', (_what, when, message) => {
+    const found = problems(devConfig({
+      resources,
+      roles: { reader: { scopes: ['erp:read'] } },
+      roleMappings: [{ idp: 'okta', group: 'Finance', roles: ['reader'] }, { idp: 'okta', when, roles: ['reader'] }],
+    }));
+    expect(found).toHaveLength(1);
+    expect(found[0]!.path).toBe('roleMappings[1].when');
+    expect(found[0]!.message).toMatch(message);
+  });
+
+  it('accepts a condition that only fails on some identities (missing attribute)', () => {
+    expect(() => validateConfig(devConfig({
+      resources,
+      roles: { reader: { scopes: ['erp:read'] } },
+      roleMappings: [{ when: 'attributes.tid == "t1"', roles: ['reader'] }],
+    }))).not.toThrow();
+  });
+
+  it('cross-checks references between roles, mappings, step-up rules and agents', () => {
+    expect(problems(devConfig({
+      resources,
+      roles: { reader: { scopes: ['erp:read', 'erp:wrte'] }, 'bad role!': { scopes: [] } },
+      roleMappings: [
+        { roles: ['reader'] },
+        { group: 'Finance', roles: ['reader'] },
+        { idp: 'okta', group: 'A', groupName: 'B', roles: ['reader'] },
+        { idp: 'okta', group: 'C' },
+        { idp: 'okta', group: 'D', roles: ['ghost'], deny: ['phantom'] },
+      ],
+      stepUp: [{ scopes: ['erp:approve'] }, { scopes: ['erp:delete'], acr: 'mfa' }],
+      agents: [{
+        clientId: 'invoice-agent',
+        auth: { method: 'client_secret_basic', secret: SECRET },
+        scopes: ['erp:read'],
+        audiences: ['https://erp.example.test'],
+        actsFor: ['ghost'],
+        defaultScopes: { 'https://erp.example.test': ['erp:approve'], 'https://mail.example.test': ['mail:read'] },
+      }],
+    }))).toEqual([
+      { path: 'roles.bad role!', message: 'is not a valid role name (letters, digits, ".", "_", ":", "-")' },
+    ]);
+    expect(problems(devConfig({
+      resources,
+      roles: { reader: { scopes: ['erp:read', 'erp:wrte'] } },
+      roleMappings: [
+        { roles: ['reader'] },
+        { group: 'Finance', roles: ['reader'] },
+        { idp: 'okta', group: 'A', groupName: 'B', roles: ['reader'] },
+        { idp: 'okta', group: 'C' },
+        { idp: 'okta', group: 'D', roles: ['ghost'], deny: ['phantom'] },
+      ],
+      stepUp: [{ scopes: ['erp:approve'] }, { scopes: ['erp:delete'], acr: 'mfa' }],
+      agents: [{
+        clientId: 'invoice-agent',
+        auth: { method: 'client_secret_basic', secret: SECRET },
+        scopes: ['erp:read'],
+        audiences: ['https://erp.example.test'],
+        actsFor: ['ghost'],
+        defaultScopes: { 'https://erp.example.test': ['erp:approve'], 'https://mail.example.test': ['mail:read'] },
+      }],
+    }))).toEqual([
+      { path: 'agents[0].actsFor[0]', message: 'unknown role "ghost" (not in roles)' },
+      { path: 'agents[0].defaultScopes.https://erp.example.test[0]', message: '"erp:approve" is outside this agent\'s scopes' },
+      { path: 'agents[0].defaultScopes.https://mail.example.test', message: '"https://mail.example.test" is not one of this agent\'s audiences' },
+      { path: 'roles.reader.scopes[1]', message: '"erp:wrte" is not a scope of any resource' },
+      { path: 'roleMappings[0]', message: 'needs at least one of idp, group, groupName or when (a mapping must not match everyone by accident)' },
+      { path: 'roleMappings[1].idp', message: 'required with group/groupName: group ids and names are only meaningful within one identity provider' },
+      { path: 'roleMappings[2]', message: 'set group or groupName, not both' },
+      { path: 'roleMappings[3]', message: 'needs roles or deny' },
+      { path: 'roleMappings[4].roles[0]', message: 'unknown role "ghost" (not in roles)' },
+      { path: 'roleMappings[4].deny[0]', message: 'unknown role "phantom" (not in roles)' },
+      { path: 'stepUp[0]', message: 'needs at least one of acr, amr or maxAge' },
+      { path: 'stepUp[1].scopes[0]', message: '"erp:delete" is not a scope of any resource' },
+    ]);
+  });
+
+  it('registers admin clients under unique client ids', () => {
+    expect(problems(devConfig({
+      agents: [{ clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }],
+      admin: { clients: [{ clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }] },
+    }))).toEqual([{ path: 'admin.clients[0].clientId', message: 'duplicate client id "shared" (also agents[0].clientId)' }]);
+  });
+});

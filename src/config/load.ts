@@ -82,6 +82,9 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
           ? 'required'
           : issue.message.replace(/^Invalid input: /, '').replace('received', 'got'),
       }];
+    case 'invalid_key':
+      // A record key (e.g. a role name) failed its own schema: say why, not just "invalid key".
+      return [{ path, message: issue.issues[0]?.message ?? issue.message }];
     case 'invalid_union':
       return [{ path, message: issue.discriminator ? `must be one of the known kinds (${issue.message.replace(/^.*Expected /, '')})` : issue.message }];
     default:
