@@ -347,7 +347,7 @@ describe('validateConfig', () => {
           audiences: ['https://erp.example.test', 'https://mail.example.test'],
           delegateTo: ['b'],
         },
-        { clientId: 'b', auth: { method: 'client_secret_post', secret: SECRET }, scopes: ['anything'] },
+        { clientId: 'b', auth: { method: 'client_secret_post', secret: SECRET }, scopes: ['mail:read'] },
       ],
     }));
     expect(config.agents.map((a) => a.clientId)).toEqual(['a', 'b']);
@@ -731,6 +731,13 @@ describe('roles, role mappings, step-up and agents (policy sections)', () => {
       { path: 'stepUp[0]', message: 'needs at least one of acr, amr or maxAge' },
       { path: 'stepUp[1].scopes[0]', message: '"erp:delete" is not a scope of any resource' },
     ]);
+  });
+
+  it('refuses agent scopes no resource defines, even without audiences', () => {
+    expect(problems(devConfig({
+      resources,
+      agents: [{ clientId: 'a', auth: { method: 'client_secret_basic', secret: SECRET }, scopes: ['anything'] }],
+    }))).toEqual([{ path: 'agents[0].scopes[0]', message: '"anything" is not a scope of any resource' }]);
   });
 
   it('registers admin clients under unique client ids', () => {

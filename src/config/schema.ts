@@ -308,9 +308,12 @@ export function checkConfig(config: Config): ConfigProblem[] {
       if (!res) add(`${at}.audiences[${j}]`, `unknown resource "${aud}" (not in resources[].id)`);
       else res.scopes.forEach((s) => audienceScopes.add(s));
     });
+    const everyScope = new Set(config.resources.flatMap((res) => res.scopes));
     agentConfig.scopes.forEach((scope, j) => {
       if (agentConfig.audiences.length > 0 && !audienceScopes.has(scope)) {
         add(`${at}.scopes[${j}]`, `"${scope}" is not a scope of any of this agent's audiences`);
+      } else if (agentConfig.audiences.length === 0 && !everyScope.has(scope)) {
+        add(`${at}.scopes[${j}]`, `"${scope}" is not a scope of any resource`);
       }
     });
     agentConfig.delegateTo.forEach((target, j) => {
