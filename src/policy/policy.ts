@@ -37,6 +37,10 @@ export function createPolicy(config: Config): Policy {
   const resources = new Map<string, { config: ResourceConfig; scopes: Set<string> }>(
     config.resources.map((res) => [res.id, { config: res, scopes: new Set(res.scopes) }]),
   );
+  /** Per role, the resources it grants at least one scope of (the audience check). */
+  const roleResources = new Map([...roleScopes].map(([name, scopes]) => [
+    name, new Set(config.resources.filter((res) => res.scopes.some((s) => scopes.has(s))).map((res) => res.id)),
+  ]));
   const agents = new Map<string, CompiledAgent>(config.agents.map((agent) => [agent.clientId, {
     config: agent,
     ceiling: new Set(agent.scopes),
@@ -51,7 +55,7 @@ export function createPolicy(config: Config): Policy {
     const trace: Trace = {
       identity: { idp: identity.idp, subject: identity.subject },
       agent: { clientId: req.agent, known: Boolean(agent), disabled: agent?.config.disabled ?? false },
-      roles: { groupsComplete: identity.groupsComplete, mappings: [], notConsidered: 0, granted: [], denied: [] },
+      roles: { source: 'mappings', groupsComplete: identity.groupsComplete, mappings: [], notConsidered: 0, granted: [], denied: [] },
       stepUp: [],
     };
     const deny = (error: PolicyError, description: string): Decision => ({ outcome: 'deny', error, description, trace });
@@ -59,9 +63,18 @@ export function createPolicy(config: Config): Policy {
     if (!agent) return deny('unauthorized_client', `unknown agent "${req.agent}"`);
     if (agent.config.disabled) return deny('unauthorized_client', `agent "${req.agent}" is disabled`);
 
-    const resolved = resolveRoles(roleIndex, identity, req.explainAll);
-    trace.roles = resolved.trace;
-    const roles = resolved.roles;
+    let roles: string[];
+    if (req.roles && !req.explainAll) {
+      roles = [...req.roles].sort();
+      trace.roles = {
+        source: 'session', groupsComplete: identity.groupsComplete, mappings: [],
+        notConsidered: roleIndex.rules.length, granted: roles, denied: [],
+      };
+    } else {
+      const resolved = resolveRoles(roleIndex, identity, req.explainAll);
+      trace.roles = resolved.trace;
+      roles = resolved.roles;
+    }
 
     if (agent.config.actsFor) {
       const satisfied = agent.config.actsFor.some((r) => roles.includes(r));
@@ -82,9 +95,14 @@ export function createPolicy(config: Config): Policy {
       const depth = chain.length;
       let allowed = true;
       let reason = `agent "${parentId}" may delegate to "${req.agent}" and depth ${depth} ≤ ${maxDepth}`;
+      const stale = parentActors.find((id) => !agents.get(id) || agents.get(id)!.config.disabled);
       if (!parent || parent.config.disabled) {
         allowed = false;
         reason = `the delegating agent "${parentId}" is ${parent ? 'disabled' : 'unknown'}`;
+      } else if (stale !== undefined) {
+        // Every agent up the chain must still be in good standing, not only the newest one.
+        allowed = false;
+        reason = `agent "${stale}" earlier in the delegation chain is ${agents.get(stale) ? 'disabled' : 'unknown'}`;
       } else if (!parent.delegateTo.has(req.agent)) {
         allowed = false;
         reason = `agent "${parentId}" may not delegate to "${req.agent}" (its delegateTo: ${list(parent.delegateTo)})`;
@@ -120,12 +138,11 @@ export function createPolicy(config: Config): Policy {
       source = 'only_audience';
     }
     const resource = resources.get(audience);
-    const roleScopeSet = new Set<string>();
-    for (const r of roles) for (const s of roleScopes.get(r) ?? []) roleScopeSet.add(s);
+    const rolesGrant = (scope: string) => roles.some((r) => roleScopes.get(r)?.has(scope));
     let audienceProblem: string | undefined;
     if (!resource) audienceProblem = `unknown resource "${audience}"`;
     else if (!agent.audiences.has(audience)) audienceProblem = `agent "${req.agent}" may not request tokens for "${audience}"`;
-    else if (!resource.config.scopes.some((s) => roleScopeSet.has(s))) {
+    else if (!roles.some((r) => roleResources.get(r)?.has(audience))) {
       audienceProblem = `no role of this person grants any scope of "${audience}" (roles: ${list(roles)})`;
     }
     trace.audience = { id: audience, source, allowed: !audienceProblem, reason: audienceProblem ?? `allowed for agent "${req.agent}" and for the person's roles` };
@@ -148,7 +165,7 @@ export function createPolicy(config: Config): Policy {
         excluded.push({ scope, rule: 'resource', reason: `scope "${scope}" is not offered by resource "${audience}"` });
       } else if (!agent.ceiling.has(scope)) {
         excluded.push({ scope, rule: 'agent', reason: `scope "${scope}" is outside the scopes registered for agent "${req.agent}"` });
-      } else if (!roleScopeSet.has(scope)) {
+      } else if (!rolesGrant(scope)) {
         excluded.push({ scope, rule: 'roles', reason: `scope "${scope}" is not granted to this person by any role (roles: ${list(roles)})` });
       } else if (parentScopes && !parentScopes.has(scope)) {
         excluded.push({ scope, rule: 'subject_token', reason: `scope "${scope}" is not in the subject token (delegation can only narrow)` });
@@ -170,7 +187,9 @@ export function createPolicy(config: Config): Policy {
       if (touched.length === 0) return;
       const problems: string[] = [];
       if (rule.acr && !(identity.acr !== undefined && rule.acr.includes(identity.acr))) {
-        problems.push(`acr ${identity.acr === undefined ? 'is absent' : `"${identity.acr}"`} is not one of ${list(rule.acr)}`);
+        problems.push(identity.acr === undefined
+          ? `acr is absent, expected one of ${list(rule.acr)}`
+          : `acr "${identity.acr}" is not one of ${list(rule.acr)}`);
       }
       const missingAmr = rule.amr?.filter((m) => !identity.amr.includes(m)) ?? [];
       if (missingAmr.length > 0) problems.push(`amr lacks ${list(missingAmr)}`);
@@ -203,6 +222,10 @@ export function createPolicy(config: Config): Policy {
     const bound = ttlLimits.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const ttl = Math.floor(bound.seconds);
     trace.ttl = { seconds: ttl, limits: ttlLimits, boundBy: bound.limit };
+    if (ttl < 1) {
+      // A token that is born expired is no grant; say which limit left no time.
+      return deny('invalid_grant', `no time left for a token: the ${bound.limit.replace('_', ' ')} allows under a second`);
+    }
     return {
       outcome: 'grant',
       scopes: granted,

@@ -33,6 +33,12 @@ export interface DecisionRequest {
   dpop?: boolean;
   /** Seconds since the epoch. */
   now: number;
+  /**
+   * The person's roles as resolved at sign-in and kept in the enterprise session (DESIGN.md core
+   * flow step 1). When given, mappings are not evaluated again: the exchange hot path decides on
+   * the roles the session holds. Omit to resolve them from the identity (explain, tests).
+   */
+  roles?: readonly string[];
   /** Include every mapping in the trace, not only those that could apply (explain). */
   explainAll?: boolean;
 }
@@ -49,6 +55,8 @@ export interface MappingTrace {
 }
 
 export interface RolesTrace {
+  /** `mappings`: resolved now from the identity; `session`: taken from the enterprise session. */
+  source: 'mappings' | 'session';
   groupsComplete: boolean;
   mappings: MappingTrace[];
   /** Mappings not looked at because nothing about the identity could match them. */

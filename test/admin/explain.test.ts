@@ -76,6 +76,7 @@ describe('POST /admin/explain', () => {
       outcome: 'grant', scope: 'erp:read', audience: ERP, expires_in: 120, roles: ['finance-reader'], actors: ['invoice-agent'], dpop_required: false,
     });
     expect(body.trace.roles).toEqual({
+      source: 'mappings',
       groupsComplete: true,
       mappings: [{ index: 0, roles: ['finance-reader'], deny: [], matched: true, effect: 'full', reason: 'member of group id "Finance"' }],
       notConsidered: 1,
