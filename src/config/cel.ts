@@ -6,9 +6,13 @@
 // config error; a runtime error (e.g. a missing attribute key) makes the condition fail, and the
 // policy decides what failing means (grants do not apply, denials do: fail closed).
 import { CelScalar, celEnv, isCelError, listType, mapType, parse, plan } from '@bufbuild/cel';
-import type { CelInput } from '@bufbuild/cel';
+import type { CelInput, CelType } from '@bufbuild/cel';
 
-export const CEL_VARIABLES = {
+export type CelVariable =
+  | 'idp' | 'subject' | 'email' | 'email_verified' | 'name' | 'groups' | 'group_names'
+  | 'amr' | 'acr' | 'auth_time' | 'attributes';
+
+export const CEL_VARIABLES: Readonly<Record<CelVariable, CelType>> = {
   idp: CelScalar.STRING,
   subject: CelScalar.STRING,
   email: CelScalar.STRING,
@@ -20,9 +24,9 @@ export const CEL_VARIABLES = {
   acr: CelScalar.STRING,
   auth_time: CelScalar.INT,
   attributes: mapType(CelScalar.STRING, CelScalar.DYN),
-} as const;
+};
 
-export type CelBindings = Record<keyof typeof CEL_VARIABLES, CelInput>;
+export type CelBindings = Record<CelVariable, CelInput>;
 
 export type ConditionResult = { ok: true; value: boolean } | { ok: false; error: string };
 
