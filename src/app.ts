@@ -1,19 +1,29 @@
 // createApp(config, deps): the composition root of the HTTP application. It wires the
-// authorization server, interactions, health and metrics into one express app. It opens no
-// sockets and reads no environment: main.ts does that and hands in the store and keys.
+// authorization server, federation, sessions, policy, health and metrics into one express app.
+// It opens no sockets and reads no environment: main.ts does that and hands in the store, keys
+// and (for tests) the fetch the upstream face uses.
+import { randomBytes } from 'node:crypto';
+
 import express from 'express';
 import type { Express } from 'express';
 import type Provider from 'oidc-provider';
 
 import { createAdminRouter } from './admin/index.ts';
-import { createAccessTokenVerifier, createAccountStore, createAuthorizationServer, createInteractionRouter, issuerPath } from './authz/index.ts';
+import {
+  createAccessTokenVerifier, createAuthorizationServer, createInteractionRouter, createOidcAdapter, issuerPath,
+} from './authz/index.ts';
 import type { Config } from './config/index.ts';
+import { createFederation, createFederationRouter } from './federation/index.ts';
+import type { Federation } from './federation/index.ts';
+import { logoutReturnKey } from './federation/routes.ts';
 import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders } from './http/index.ts';
 import type { KeyRing } from './keys/index.ts';
-import { createPolicy } from './policy/index.ts';
-import type { Policy } from './policy/index.ts';
 import { createHealthHandlers, requestLogger } from './ops/index.ts';
 import type { Logger, Metrics } from './ops/index.ts';
+import { createPolicy } from './policy/index.ts';
+import type { Policy } from './policy/index.ts';
+import { createCookieSigner, createSessionService } from './session/index.ts';
+import type { SessionService } from './session/index.ts';
 import type { Store } from './store/index.ts';
 
 export interface AppDeps {
@@ -21,6 +31,8 @@ export interface AppDeps {
   keyRing: KeyRing;
   logger: Logger;
   metrics: Metrics;
+  /** What the upstream face (IdPs, Graph, Directory) fetches with; tests route it to loopback peers. */
+  fetch?: typeof fetch;
   /** Tells /readyz the process is draining (graceful shutdown). */
   draining?: () => boolean;
 }
@@ -29,15 +41,54 @@ export interface GatewayApp {
   app: Express;
   provider: Provider;
   policy: Policy;
+  sessions: SessionService;
+  federation: Federation;
 }
 
 export function createApp(config: Config, deps: AppDeps): GatewayApp {
   const { store, keyRing, logger, metrics } = deps;
   const base = issuerPath(config.issuer);
-  const accounts = createAccountStore(store);
+  const adapter = createOidcAdapter(store);
+  const grants = adapter('Grant');
+  const sessions = createSessionService({
+    store,
+    ttl: config.session.ttl,
+    idleTtl: config.session.idleTtl,
+    // Everything issued under the session goes with it (DESIGN.md core flow step 6).
+    onEnded: async (_session, grantIds) => {
+      for (const grantId of grantIds) {
+        await grants.revokeByGrantId?.(grantId);
+        await grants.destroy(grantId);
+      }
+    },
+  });
+  // Development without configured keys: random per process (sessions die on restart).
+  const cookieKeys = config.cookies?.keys ?? [randomBytes(32).toString('base64url')];
+  const cookies = createCookieSigner(cookieKeys);
   const accessTokens = createAccessTokenVerifier({ issuer: config.issuer, keyRing, store });
   const policy = createPolicy(config);
-  const provider = createAuthorizationServer({ config, store, keyRing, accounts, accessTokens, logger, metrics });
+  const federation = createFederation({ config, store, sessions, policy, cookies, logger, fetch: deps.fetch ?? fetch });
+  const provider = createAuthorizationServer({
+    config, keyRing, sessions, cookies, cookieKeys, adapter, accessTokens, logger, metrics,
+    onLogout: async (session, continueTo) => {
+      const connector = federation.connectors.get(session.upstream.idp);
+      if (!connector) return undefined;
+      const state = randomBytes(16).toString('base64url');
+      try {
+        const url = await connector.endSessionUrl({
+          ...(session.upstream.idToken ? { idToken: session.upstream.idToken } : {}),
+          postLogoutRedirectUri: `${config.issuer}/federation/oidc/${connector.id}/logged-out`,
+          state,
+        });
+        if (!url) return undefined;
+        await store.set(logoutReturnKey(state), continueTo, { ttl: 600 });
+        return url.href;
+      } catch (error) {
+        logger.warn({ idp: connector.id, reason: (error as Error).message }, 'upstream logout skipped: the IdP could not be reached');
+        return undefined;
+      }
+    },
+  });
   const health = createHealthHandlers({
     checks: {
       store: () => store.ping(),
@@ -68,7 +119,8 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     req.url = '/.well-known/openid-configuration';
     callback(req, res);
   });
-  app.use(`${base}/interaction`, pageCsp, createInteractionRouter({ provider, accounts, config }));
+  app.use(`${base}/interaction`, pageCsp, createInteractionRouter({ provider, config, federation, sessions, policy, cookies, logger }));
+  app.use(`${base}/federation`, pageCsp, createFederationRouter({ federation, logger, store, basePath: base }));
   app.use(`${base}/admin`, createAdminRouter({
     issuer: config.issuer,
     tokens: accessTokens,
@@ -85,5 +137,5 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   app.use(base || '/', createBasicAuthNormalizer(clientSecrets), callback);
   app.use(notFound);
   app.use(errorHandler(logger));
-  return { app, provider, policy };
+  return { app, provider, policy, sessions, federation };
 }

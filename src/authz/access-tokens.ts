@@ -7,6 +7,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 
 import type { KeyRing } from '../keys/index.ts';
+import { revokedSidKey } from '../session/index.ts';
 import type { Store } from '../store/index.ts';
 
 export const revokedJtiKey = (jti: string) => `revoked:jti:${jti}`;
@@ -24,7 +25,10 @@ export interface AccessTokenClaims extends JWTPayload {
 export interface AccessTokenVerifier {
   /** The claims of a valid, unexpired token signed by the gateway; undefined otherwise. */
   verify(token: string, options?: { audience?: string }): Promise<AccessTokenClaims | undefined>;
-  /** Throws StoreUnavailableError when the store cannot answer (callers fail closed). */
+  /**
+   * Whether the token itself, or the enterprise session it came from, was revoked. Throws
+   * StoreUnavailableError when the store cannot answer (callers fail closed).
+   */
   isRevoked(claims: AccessTokenClaims): Promise<boolean>;
   /** Records a revocation until the token would have expired. */
   revoke(claims: AccessTokenClaims): Promise<void>;
@@ -58,7 +62,11 @@ export function createAccessTokenVerifier(options: {
       }
     },
     async isRevoked(claims) {
-      return (await options.store.get(revokedJtiKey(claims.jti))) !== null;
+      const [jti, sid] = await Promise.all([
+        options.store.get(revokedJtiKey(claims.jti)),
+        typeof claims.sid === 'string' ? options.store.get(revokedSidKey(claims.sid)) : null,
+      ]);
+      return jti !== null || sid !== null;
     },
     async revoke(claims) {
       // Keep the record a minute past expiry to cover clock skew at resource servers.

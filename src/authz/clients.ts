@@ -5,7 +5,7 @@ import type { ClientMetadata } from 'oidc-provider';
 
 import type { AdminClientConfig, AgentConfig, AppConfig, Config } from '../config/index.ts';
 
-export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'] as const;
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'groups'] as const;
 
 /** The scope of the admin API (explain, kill switches); only `admin.clients` may hold it. */
 export const ADMIN_SCOPE = 'agentgate:admin';

@@ -1,10 +1,8 @@
 // The downstream face: oidc-provider on the gateway's store, plus its interactions.
 export { createAuthorizationServer, issuerPath } from './provider.ts';
 export type { AuthorizationServerDeps } from './provider.ts';
-export { createAdapterFactory } from './adapter.ts';
-export { createAccountStore } from './accounts.ts';
-export type { AccountClaims, AccountStore } from './accounts.ts';
 export { createInteractionRouter } from './interactions.ts';
+export { createAdapterFactory as createOidcAdapter } from './adapter.ts';
 export { TemporarilyUnavailable } from './errors.ts';
 export { createAccessTokenVerifier, revokedJtiKey } from './access-tokens.ts';
 export type { AccessTokenClaims, AccessTokenVerifier } from './access-tokens.ts';

@@ -1,22 +1,34 @@
-// oidc-provider's login "interaction" (DESIGN.md core flow step 1). Federation (issue 4) plugs
-// in here. Until then: a development-only test login form (config devLogin.enabled, refused in
-// production mode by config validation), and, when no sign-in method is configured, an
-// interaction that ends the request with an OAuth error instead of hanging.
+// oidc-provider's login "interaction" (DESIGN.md core flow step 1): where federation plugs in.
+// Choosing the IdP: `idp_hint`, else home-realm discovery from the domain of `login_hint`, else the
+// only IdP, else a sign-in page (email for discovery, or a button per IdP). An unknown domain gets
+// the page back, never an error that reveals which domains exist. The development test login
+// (devLogin.enabled, refused in production) signs a person in as the pseudo-IdP `dev`.
 //
-// Consent for configured first-party apps is implicit: the gateway's own apps are registered by
-// the operator, so the grant simply records what was requested (per-agent consent: issue 9).
+// Consent for configured first-party apps is implicit: the grant records what was requested and
+// is tied to the enterprise session (one grant per session and client), so ending the session
+// revokes everything issued under it.
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import type Provider from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
-import type { AccountStore } from './accounts.ts';
-import { escapeHtml, page } from './pages.ts';
+import type { Federation } from '../federation/index.ts';
+import { FederationError } from '../federation/index.ts';
+import type { Logger } from '../ops/index.ts';
+import { escapeHtml, page, renderPickerPage, renderSignInFailedPage } from '../pages/index.ts';
+import type { Policy } from '../policy/index.ts';
+import type { CookieSigner, EnterpriseSession, SessionService } from '../session/index.ts';
+import { accountIdOf, SESSION_COOKIE } from '../session/index.ts';
+import { issuerPath } from './provider.ts';
 
 export interface InteractionDeps {
   provider: Provider;
-  accounts: AccountStore;
   config: Config;
+  federation: Federation;
+  sessions: SessionService;
+  policy: Policy;
+  cookies: CookieSigner;
+  logger: Logger;
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
@@ -24,9 +36,15 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
 type Handler = (req: Request, res: Response) => Promise<void>;
 const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
 
-export function createInteractionRouter({ provider, accounts, config }: InteractionDeps): Router {
+export function createInteractionRouter(deps: InteractionDeps): Router {
+  const { provider, config, federation, sessions, policy, cookies, logger } = deps;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '8kb' });
+  const base = issuerPath(config.issuer);
+  const secure = new URL(config.issuer).protocol === 'https:';
+  const sessionCookie = (session: EnterpriseSession) => cookies.serialize(SESSION_COOKIE, session.sid, {
+    path: base || '/', maxAge: session.expiresAt - session.createdAt, secure,
+  });
 
   async function approveConsent(req: Request, res: Response): Promise<void> {
     const { prompt, params, session, grantId } = await provider.interactionDetails(req, res);
@@ -35,9 +53,10 @@ export function createInteractionRouter({ provider, accounts, config }: Interact
       missingOIDCClaims?: string[];
       missingResourceScopes?: Record<string, string[]>;
     };
+    const clientId = String(params.client_id);
     const grant = grantId
       ? await provider.Grant.find(grantId)
-      : new provider.Grant({ accountId: session?.accountId, clientId: String(params.client_id) });
+      : new provider.Grant({ accountId: session?.accountId, clientId });
     if (!grant) throw new Error('grant referenced by the interaction no longer exists');
     if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
     if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
@@ -45,20 +64,108 @@ export function createInteractionRouter({ provider, accounts, config }: Interact
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const id = await grant.save();
+    const sid = cookies.read(req.headers.cookie, SESSION_COOKIE);
+    if (sid) await sessions.linkGrant(sid, clientId, id);
     await provider.interactionFinished(req, res, { consent: { grantId: id } }, { mergeWithLastSubmission: true });
+  }
+
+  async function federate(req: Request, res: Response, uid: string, idp: string, params: Record<string, unknown>): Promise<void> {
+    const { location, setCookie } = await federation.start({
+      idp,
+      interactionUid: uid,
+      ...(typeof params.login_hint === 'string' ? { loginHint: params.login_hint } : {}),
+      ...(typeof params.acr_values === 'string' ? { acrValues: params.acr_values } : {}),
+      ...(params.max_age !== undefined ? { maxAge: Number(params.max_age) } : {}),
+      ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}),
+    });
+    if (setCookie) res.append('Set-Cookie', setCookie);
+    res.set('Cache-Control', 'no-store').redirect(303, location);
+  }
+
+  function picker(res: Response, uid: string, options: { email?: string; notice?: string; status?: number } = {}): void {
+    res.status(options.status ?? 200).type('html').set('Cache-Control', 'no-store').send(renderPickerPage({
+      action: `${base}/interaction/${encodeURIComponent(uid)}/choose`,
+      options: [...federation.connectors.values()].map((c) => ({ id: c.id, displayName: c.displayName })),
+      ...(options.email ? { email: options.email } : {}),
+      ...(options.notice ? { notice: options.notice } : {}),
+      ...(config.devLogin.enabled ? { devLoginAction: `${base}/interaction/${encodeURIComponent(uid)}/dev` } : {}),
+    }));
+  }
+
+  function failed(req: Request, res: Response, error: FederationError): void {
+    logger.warn({ event: 'federation.login_failed', reqId: req.id, code: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
+    res.status(error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : 400).type('html').set('Cache-Control', 'no-store')
+      .send(renderSignInFailedPage({ message: error.message, correlationId: req.id }));
   }
 
   router.get('/:uid', wrap(async (req, res) => {
     const { uid, prompt, params } = await provider.interactionDetails(req, res);
     if (prompt.name === 'consent') return approveConsent(req, res);
-    if (!config.devLogin.enabled) {
+    const connectors = federation.connectors;
+    try {
+      const hinted = typeof params.idp_hint === 'string' ? connectors.get(params.idp_hint) : undefined;
+      const discovered = federation.discover(typeof params.login_hint === 'string' ? params.login_hint : undefined);
+      const only = connectors.size === 1 && !config.devLogin.enabled ? [...connectors.values()][0] : undefined;
+      const chosen = hinted ?? discovered ?? only;
+      if (chosen) return await federate(req, res, uid, chosen.id, params);
+    } catch (error) {
+      if (error instanceof FederationError) return failed(req, res, error);
+      throw error;
+    }
+    if (connectors.size === 0 && config.devLogin.enabled) {
+      res.redirect(303, `${base}/interaction/${encodeURIComponent(uid)}/dev`);
+      return;
+    }
+    if (connectors.size === 0) {
       await provider.interactionFinished(req, res, {
         error: 'login_required',
         error_description: 'no sign-in method is configured at this gateway',
       }, { mergeWithLastSubmission: false });
       return;
     }
-    res.type('html').set('Cache-Control', 'no-store').send(loginForm(uid, String(params.client_id), String(params.login_hint ?? '')));
+    picker(res, uid, { ...(typeof params.login_hint === 'string' ? { email: params.login_hint } : {}) });
+  }));
+
+  router.post('/:uid/choose', form, wrap(async (req, res) => {
+    const { uid, params } = await provider.interactionDetails(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const email = typeof body.email === 'string' ? body.email.trim() : '';
+    const connector = typeof body.idp === 'string' && body.idp
+      ? federation.connectors.get(body.idp)
+      : federation.discover(email);
+    if (!connector) {
+      // Same answer for every unknown domain: the page never tells which domains exist.
+      return picker(res, uid, { ...(email ? { email } : {}), notice: 'Choose how your organization signs in.' });
+    }
+    try {
+      await federate(req, res, uid, connector.id, { ...params, ...(email && EMAIL.test(email) ? { login_hint: email } : {}) });
+    } catch (error) {
+      if (error instanceof FederationError) return failed(req, res, error);
+      throw error;
+    }
+  }));
+
+  // The federation callback hands the finished sign-in over here, where the interaction cookie is.
+  router.get('/:uid/federated', wrap(async (req, res) => {
+    const { uid } = await provider.interactionDetails(req, res);
+    const login = await federation.takeLogin(uid);
+    const session = login ? await sessions.get(login.sid) : undefined;
+    if (!login || !session) {
+      return failed(req, res, new FederationError('ERR_FEDERATION_STATE', 'this sign-in has expired or was already completed; start again from the application'));
+    }
+    res.append('Set-Cookie', sessionCookie(session));
+    await provider.interactionFinished(req, res, {
+      login: { accountId: login.accountId, ...(login.acr ? { acr: login.acr } : {}), amr: login.amr, ts: login.authTime, remember: false },
+    }, { mergeWithLastSubmission: false });
+  }));
+
+  router.get('/:uid/dev', wrap(async (req, res) => {
+    if (!config.devLogin.enabled) {
+      res.status(404).json({ error: 'invalid_request', error_description: 'the development login is disabled' });
+      return;
+    }
+    const { uid, params } = await provider.interactionDetails(req, res);
+    res.type('html').set('Cache-Control', 'no-store').send(devLoginForm(base, uid, String(params.client_id), String(params.login_hint ?? '')));
   }));
 
   router.post('/:uid/login', form, wrap(async (req, res) => {
@@ -74,14 +181,21 @@ export function createInteractionRouter({ provider, accounts, config }: Interact
     const body = (req.body ?? {}) as Record<string, unknown>;
     const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
     const name = typeof body.name === 'string' ? body.name.trim().slice(0, 200) : '';
+    const groups = typeof body.groups === 'string' ? body.groups.split(',').map((g) => g.trim()).filter(Boolean).slice(0, 50) : [];
     if (!EMAIL.test(email)) {
-      res.status(400).type('html').send(loginForm(uid, '', email, 'Enter an email address.'));
+      res.status(400).type('html').send(devLoginForm(base, uid, '', email, 'Enter an email address.'));
       return;
     }
-    const sub = `dev:${email}`;
-    await accounts.save({ sub, email, email_verified: false, name: name || email, preferred_username: email }, config.session.ttl);
+    const now = Math.floor(Date.now() / 1000);
+    const identity = {
+      idp: 'dev', subject: email, email, emailVerified: false, name: name || email,
+      groups: groups.map((id) => ({ idp: 'dev', id, name: id })), groupsComplete: true,
+      amr: ['pwd'], acr: 'dev', authTime: now, attributes: {},
+    };
+    const session = await sessions.create({ identity, roles: policy.resolveRoles(identity).roles });
+    res.append('Set-Cookie', sessionCookie(session));
     await provider.interactionFinished(req, res, {
-      login: { accountId: sub, amr: ['pwd'], acr: 'dev' },
+      login: { accountId: accountIdOf(identity), amr: ['pwd'], acr: 'dev', ts: now, remember: false },
     }, { mergeWithLastSubmission: false });
   }));
 
@@ -95,15 +209,16 @@ export function createInteractionRouter({ provider, accounts, config }: Interact
   return router;
 }
 
-function loginForm(uid: string, clientId: string, email: string, problem?: string): string {
-  const action = `${encodeURIComponent(uid)}/login`;
+function devLoginForm(base: string, uid: string, clientId: string, email: string, problem?: string): string {
+  const action = `${base}/interaction/${encodeURIComponent(uid)}/login`;
   return page('Sign in (development)', `<h1>Sign in</h1>
 <p class="note">Development test login${clientId ? ` for <strong>${escapeHtml(clientId)}</strong>` : ''}. This page does not exist in production mode.</p>
 ${problem ? `<p role="alert">${escapeHtml(problem)}</p>` : ''}
 <form method="post" action="${escapeHtml(action)}">
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="${escapeHtml(email)}">
 <label for="name">Name</label><input id="name" name="name" autocomplete="name">
+<label for="groups">Groups (comma-separated, for role mappings with idp: dev)</label><input id="groups" name="groups">
 <button type="submit">Sign in</button>
 </form>
-<p><a href="${escapeHtml(encodeURIComponent(uid))}/abort">Cancel</a></p>`);
+<p><a href="${escapeHtml(`${base}/interaction/${encodeURIComponent(uid)}/abort`)}">Cancel</a></p>`);
 }

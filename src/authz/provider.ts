@@ -2,30 +2,35 @@
 // faces"). Discovery, JWKS, authorization code + PKCE (S256, required for every client),
 // refresh tokens (always rotated, so reuse is detectable), client credentials, introspection,
 // revocation, RP-initiated logout, and RFC 8707 resource indicators issuing RFC 9068 JWTs.
-import { randomBytes } from 'node:crypto';
-
 import Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
 import type { KeyRing } from '../keys/index.ts';
 import type { Logger, Metrics } from '../ops/index.ts';
-import type { Store } from '../store/index.ts';
+import type { CookieSigner, EnterpriseSession, SessionService } from '../session/index.ts';
+import { SESSION_COOKIE } from '../session/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
-import type { AccountStore } from './accounts.ts';
-import { createAdapterFactory } from './adapter.ts';
 import { InvalidRequest } from './errors.ts';
 import { ADMIN_SCOPE, OIDC_SCOPES, staticClients } from './clients.ts';
-import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from './pages.ts';
+import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../pages/index.ts';
 import { createResourceIndicators } from './resource-servers.ts';
 import { createStructuredTokenMiddleware } from './structured-tokens.ts';
 
 export interface AuthorizationServerDeps {
   config: Config;
-  store: Store;
   keyRing: KeyRing;
-  accounts: AccountStore;
+  sessions: SessionService;
+  cookies: CookieSigner;
+  /** Keys for oidc-provider's own cookies (the same keys as the gateway's). */
+  cookieKeys: readonly string[];
+  adapter: Configuration['adapter'];
   accessTokens: AccessTokenVerifier;
+  /**
+   * Called when RP-initiated logout is confirmed: ends the enterprise session and may send the
+   * browser on to the IdP's end_session endpoint (returns that URL).
+   */
+  onLogout?: (session: EnterpriseSession, continueTo: string) => Promise<string | undefined>;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -36,8 +41,21 @@ export function issuerPath(issuer: string): string {
   return path === '/' ? '' : path.replace(/\/$/, '');
 }
 
+/** Claims of the person, as the ID token and userinfo carry them (scopes filter them). */
+function accountClaims(session: EnterpriseSession) {
+  const { identity } = session;
+  return {
+    sub: session.accountId,
+    ...(identity.email ? { email: identity.email, email_verified: identity.emailVerified ?? false, preferred_username: identity.email } : {}),
+    ...(identity.name ? { name: identity.name } : {}),
+    idp: identity.idp,
+    roles: session.roles,
+    groups: identity.groups.map((g) => g.name ?? g.id),
+  };
+}
+
 export function createAuthorizationServer(deps: AuthorizationServerDeps): Provider {
-  const { config, store, keyRing, accounts, logger } = deps;
+  const { config, keyRing, sessions, cookies, logger } = deps;
   const base = issuerPath(config.issuer);
   const resourceIndicators = createResourceIndicators(config, keyRing);
   const resourceScopes = [...new Set(config.resources.flatMap((res) => res.scopes))];
@@ -46,26 +64,24 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     token.resourceServer?.accessTokenTTL ?? config.tokens.clientCredentialsTtl;
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(store),
+    adapter: deps.adapter,
     clients: staticClients(config),
     jwks: keyRing.jwks as Configuration['jwks'],
-    cookies: {
-      // Development without configured keys: random per process (sessions die on restart).
-      keys: config.cookies?.keys ?? [randomBytes(32).toString('base64url')],
-    },
+    cookies: { keys: [...deps.cookieKeys] },
     pkce: { required: () => true },
     responseTypes: ['code'],
     scopes: [...OIDC_SCOPES, ...resourceScopes, ...(config.admin.clients.length > 0 ? [ADMIN_SCOPE] : [])],
     // acr/amr/auth_time ride on the openid scope so every ID token carries how and when the
     // person signed in (DESIGN.md core flow step 2); oidc-provider drops acr unless acrValues
     // lists the values the gateway can assert.
-    acrValues: config.devLogin.enabled ? ['dev'] : [],
+    acrValues: [...new Set([...(config.devLogin.enabled ? ['dev'] : []), 'pwd', 'mfa', ...config.stepUp.flatMap((rule) => rule.acr ?? [])])],
     claims: {
       acr: null,
       sid: null,
-      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      openid: ['sub', 'acr', 'amr', 'auth_time', 'idp', 'roles'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
+      groups: ['groups'],
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     clientDefaults: {
@@ -79,7 +95,8 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
       // Asymmetric only: private_key_jwt client assertions, never HMAC over a shared secret.
       clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
     },
-    conformIdTokenClaims: true,
+    // The ID token carries the person's claims (email, name, idp, roles, groups) directly.
+    conformIdTokenClaims: false,
     rotateRefreshToken: true,
     features: {
       devInteractions: { enabled: false },
@@ -130,10 +147,26 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
       Session: config.session.ttl,
       Grant: config.session.ttl,
     },
-    findAccount: async (_ctx, sub) => {
-      const claims = await accounts.find(sub);
-      if (!claims) return undefined;
-      return { accountId: sub, claims: async () => ({ ...claims }) };
+    // An account exists only inside a live enterprise session: in the browser (the session
+    // cookie) or for a token (the grant it was issued under). No session, no account — so an
+    // ended session forces a new sign-in and its codes and refresh tokens stop working.
+    findAccount: async (ctx, sub, token) => {
+      const grantId = (token as { grantId?: string } | undefined)?.grantId;
+      const sid = grantId ? await sessions.sidForGrant(grantId) : cookies.read(ctx.req.headers.cookie, SESSION_COOKIE);
+      const session = sid ? await sessions.get(sid) : undefined;
+      if (!session || session.accountId !== sub) return undefined;
+      return { accountId: sub, claims: async () => accountClaims(session) };
+    },
+    loadExistingGrant: async (ctx) => {
+      const sid = cookies.read(ctx.req.headers.cookie, SESSION_COOKIE);
+      const clientId = ctx.oidc.client?.clientId;
+      const grantId = sid && clientId ? await sessions.grantFor(sid, clientId) : undefined;
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
+    extraTokenClaims: async (_ctx, token) => {
+      const grantId = (token as { grantId?: string }).grantId;
+      const sid = grantId ? await sessions.sidForGrant(grantId) : undefined;
+      return sid ? { sid } : undefined;
     },
     interactions: {
       url: (_ctx, interaction) => `${base}/interaction/${interaction.uid}`,
@@ -147,6 +180,17 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(createStructuredTokenMiddleware(deps.accessTokens));
+  provider.use(async (ctx, next) => {
+    await next();
+    // RP-initiated logout confirmed: end the enterprise session too (and maybe the IdP's).
+    if (ctx.oidc?.route !== 'end_session_confirm' || ctx.status !== 303 || !ctx.oidc.params?.logout) return;
+    const sid = cookies.read(ctx.req.headers.cookie, SESSION_COOKIE);
+    const session = sid ? await sessions.end(sid, 'logout') : undefined;
+    ctx.append('Set-Cookie', cookies.clear(SESSION_COOKIE, { path: base || '/', secure: new URL(config.issuer).protocol === 'https:' }));
+    const next303 = ctx.response.get('Location');
+    const upstream = session && deps.onLogout ? await deps.onLogout(session, next303) : undefined;
+    if (upstream) ctx.redirect(upstream);
+  });
 
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') });

@@ -158,6 +158,7 @@ describe('validateConfig', () => {
         postLogoutRedirectUris: [],
         audiences: [],
       }],
+      identityProviders: [],
       roles: {},
       roleMappings: [],
       stepUp: [],

@@ -157,6 +157,92 @@ const adminClient = z.strictObject({
   auth: clientAuth,
 });
 
+const idpId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and "-" (it appears in URLs)');
+const domainName = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'is not a domain name')
+  .transform((d) => d.toLowerCase());
+
+/** Settings every OIDC identity provider shares (the generic connector). */
+const oidcCommon = {
+  id: idpId,
+  type: z.literal('oidc'),
+  displayName: z.string().min(1).optional(),
+  clientId: nonEmpty,
+  clientSecret: z.string().min(1),
+  /** How the gateway authenticates at the IdP's token endpoint. */
+  clientAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_post'),
+  /** Requested scopes; the preset's defaults when omitted. */
+  scopes: z.array(scopeToken).optional(),
+  /** Email domains that route sign-ins here (home-realm discovery from login_hint). */
+  domains: z.array(domainName).default([]),
+  /** Extra static authorization parameters (e.g. prompt, acr_values). */
+  authorizationParams: z.record(z.string(), z.string()).default({}),
+  /** Follow the person to the IdP's end_session_endpoint when they sign out here. */
+  upstreamLogout: z.boolean().default(true),
+  /** Allowed clock skew for ID-token time claims. */
+  clockTolerance: duration('60s'),
+  /** Where to read identity fields in the ID token / userinfo (dotted paths). */
+  claims: z.strictObject({
+    subject: nonEmpty.optional(),
+    email: nonEmpty.optional(),
+    name: nonEmpty.optional(),
+    groups: nonEmpty.optional(),
+  }).prefault({}),
+  /** Friendly names for group ids (Entra object ids), shown in traces and group_names. */
+  groupAliases: z.record(z.string(), z.string()).default({}),
+};
+
+const genericIdp = z.strictObject({
+  ...oidcCommon,
+  preset: z.literal('generic'),
+  issuer: httpUrl,
+});
+
+const oktaIdp = z.strictObject({
+  ...oidcCommon,
+  preset: z.literal('okta'),
+  /** Org (https://acme.okta.com) or custom authorization server (…/oauth2/default). */
+  issuer: httpUrl,
+});
+
+const azureAdIdp = z.strictObject({
+  ...oidcCommon,
+  preset: z.literal('azure-ad'),
+  /** Directory (tenant) id, or `organizations` / `common` for a multi-tenant app. */
+  tenant: nonEmpty,
+  /** Tenants allowed to sign in (required for organizations/common): ids or verified domains are not accepted, only ids. */
+  tenants: z.array(nonEmpty).default([]),
+  /** Login authority; other clouds (e.g. https://login.microsoftonline.us) for single-tenant apps. */
+  authority: httpUrl.default('https://login.microsoftonline.com'),
+  /** Resolve group overage through Microsoft Graph (app permission GroupMember.Read.All). */
+  graph: z.strictObject({
+    enabled: z.boolean().default(true),
+    baseUrl: httpUrl.default('https://graph.microsoft.com'),
+    /** Page size for transitiveMemberOf. */
+    pageSize: z.number().int().min(1).max(999).default(999),
+  }).prefault({}),
+});
+
+const googleIdp = z.strictObject({
+  ...oidcCommon,
+  preset: z.literal('google-workspace'),
+  issuer: httpUrl.default('https://accounts.google.com'),
+  /** Workspace domains whose people may sign in; the ID token's `hd` must be one of them. */
+  hostedDomains: z.array(domainName).min(1),
+  /** Groups from the Admin SDK Directory API, through a service account with domain-wide delegation. */
+  directory: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** The service account key JSON (as Google issues it); use ${file:…}. */
+    serviceAccountKey: z.string().min(1),
+    /** A Workspace admin the service account acts as (domain-wide delegation). */
+    adminEmail: z.string().email(),
+    tokenUrl: httpUrl.default('https://oauth2.googleapis.com/token'),
+    baseUrl: httpUrl.default('https://admin.googleapis.com'),
+    pageSize: z.number().int().min(1).max(200).default(200),
+  }).optional(),
+});
+
+const identityProvider = z.discriminatedUnion('preset', [genericIdp, oktaIdp, azureAdIdp, googleIdp]);
+
 const app = z.strictObject({
   clientId: nonEmpty,
   name: z.string().optional(),
@@ -207,6 +293,7 @@ export const configSchema = z.strictObject({
     authorizationCodeTtl: duration('60s'),
     clientCredentialsTtl: duration('10m'),
   }).prefault({}),
+  identityProviders: z.array(identityProvider).default([]),
   resources: z.array(resource).default([]),
   agents: z.array(agent).default([]),
   apps: z.array(app).default([]),
@@ -236,6 +323,7 @@ export type AgentConfig = Config['agents'][number];
 export type AppConfig = Config['apps'][number];
 export type ResourceConfig = Config['resources'][number];
 export type StoreConfig = Config['store'];
+export type IdentityProviderConfig = Config['identityProviders'][number];
 export type RoleMappingConfig = Config['roleMappings'][number];
 export type StepUpConfig = Config['stepUp'][number];
 export type AdminClientConfig = Config['admin']['clients'][number];
@@ -356,8 +444,38 @@ export function checkConfig(config: Config): ConfigProblem[] {
     });
   }
 
+  const idpIds = new Set<string>();
+  const domainOwner = new Map<string, string>();
+  config.identityProviders.forEach((idp, i) => {
+    const at = `identityProviders[${i}]`;
+    if (idpIds.has(idp.id)) add(`${at}.id`, `duplicate identity provider "${idp.id}"`);
+    idpIds.add(idp.id);
+    idp.domains.forEach((domain, j) => {
+      const owner = domainOwner.get(domain);
+      if (owner) add(`${at}.domains[${j}]`, `"${domain}" already routes to identity provider "${owner}"`);
+      else domainOwner.set(domain, idp.id);
+    });
+    const issuer = 'issuer' in idp ? idp.issuer : idp.authority;
+    if (production && new URL(issuer).protocol !== 'https:') add(`${at}.${'issuer' in idp ? 'issuer' : 'authority'}`, 'must be https in production mode');
+    if (idp.preset === 'azure-ad') {
+      const multi = idp.tenant === 'common' || idp.tenant === 'organizations';
+      if (multi && idp.tenants.length === 0) {
+        add(`${at}.tenants`, `required when tenant is "${idp.tenant}": list the tenant ids allowed to sign in (a multi-tenant app otherwise admits every Entra tenant in the world)`);
+      }
+      if (multi && new URL(idp.authority).origin !== 'https://login.microsoftonline.com') {
+        add(`${at}.authority`, 'multi-tenant apps are supported on https://login.microsoftonline.com only; use a tenant id elsewhere');
+      }
+      if (!multi && idp.tenant === 'consumers') add(`${at}.tenant`, 'personal Microsoft accounts are not enterprise identities');
+    }
+  });
+
   config.roleMappings.forEach((mapping, i) => {
     const at = `roleMappings[${i}]`;
+    // Checked once identity providers are configured (policy-only configs, e.g. for `explain`,
+    // may name IdPs this file does not wire up). `dev` is the development login.
+    if (mapping.idp && idpIds.size > 0 && !idpIds.has(mapping.idp) && mapping.idp !== 'dev') {
+      add(`${at}.idp`, `unknown identity provider "${mapping.idp}" (not in identityProviders)`);
+    }
     if (!mapping.idp && !mapping.group && !mapping.groupName && !mapping.when) {
       add(at, 'needs at least one of idp, group, groupName or when (a mapping must not match everyone by accident)');
     }

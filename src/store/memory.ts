@@ -80,6 +80,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }
       return removed;
     },
+    async take(key) {
+      const value = read(key)?.value;
+      if (typeof value !== 'string') return null;
+      data.delete(prefix + key);
+      return value;
+    },
     async hashGetAll(key) {
       const value = read(key)?.value;
       return value instanceof Map ? Object.fromEntries(value) : null;

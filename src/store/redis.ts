@@ -136,6 +136,7 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
       const counts = await Promise.all(keys.map((k) => client.del(prefix + k)));
       return counts.reduce((a, b) => a + b, 0);
     }),
+    take: (key) => run('take', () => client.getdel(prefix + key)),
     hashGetAll: (key) => run('hashGetAll', async () => {
       const fields = await client.hgetall(prefix + key);
       return Object.keys(fields).length === 0 ? null : fields;

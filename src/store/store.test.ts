@@ -109,6 +109,14 @@ describe.each(backends)('$name store contract', ({ open }) => {
     expect(await store.get('race')).toBe(`writer-${results.indexOf(true)}`);
   });
 
+  it('take reads and deletes; of 20 concurrent takers exactly one gets the value', async () => {
+    expect(await store.take('missing')).toBeNull();
+    await store.set('once', 'v1', { ttl: 60 });
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.take('once')));
+    expect(results.filter((r) => r !== null)).toEqual(['v1']);
+    expect(await store.get('once')).toBeNull();
+  });
+
   it('of 20 concurrent hashClaimField calls exactly one sets the field', async () => {
     await store.write([{ op: 'hash.replace', key: 'code', fields: { payload: '{}' }, ttl: 60 }]);
     const results = await Promise.all(

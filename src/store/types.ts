@@ -25,6 +25,8 @@ export interface Store {
   /** Returns false only when `ifAbsent` was set and the key already existed. */
   set(key: string, value: string, options?: SetOptions): Promise<boolean>;
   del(...keys: string[]): Promise<number>;
+  /** Reads and deletes a key atomically (Redis GETDEL): of concurrent takers only one gets it. */
+  take(key: string): Promise<string | null>;
   hashGetAll(key: string): Promise<Record<string, string> | null>;
   /**
    * Atomically sets one field of an existing hash unless the field is already there (Redis

@@ -43,13 +43,14 @@ describe('authorization code + PKCE', () => {
     expect(typeof res.body.refresh_token).toBe('string');
     const idToken = decodeJwt(String(res.body.id_token));
     expect(idToken).toMatchObject({
-      iss: gw.url, aud: 'agent-console', sub: 'dev:alice@example.test', acr: 'dev', amr: ['pwd'],
+      iss: gw.url, aud: 'agent-console', sub: 'dev|alice@example.test', acr: 'dev', amr: ['pwd'],
     });
 
     const userinfo = await fetch(`${gw.url}/me`, { headers: { authorization: `Bearer ${String(res.body.access_token)}` } });
     expect(userinfo.status).toBe(200);
     expect(await userinfo.json()).toEqual({
-      sub: 'dev:alice@example.test', email: 'alice@example.test', email_verified: false, name: 'Test Person', preferred_username: 'alice@example.test',
+      sub: 'dev|alice@example.test', email: 'alice@example.test', email_verified: false, name: 'Test Person', preferred_username: 'alice@example.test',
+      idp: 'dev', roles: [],
     });
   });
 
@@ -60,7 +61,7 @@ describe('authorization code + PKCE', () => {
     const res = await redeem(code, verifier);
     expect(res.status).toBe(200);
     expect(decodeJwt(String(res.body.access_token))).toMatchObject({
-      sub: 'dev:bob@example.test', aud: 'https://erp.example.test', client_id: 'agent-console', scope: 'erp:read',
+      sub: 'dev|bob@example.test', aud: 'https://erp.example.test', client_id: 'agent-console', scope: 'erp:read',
     });
   });
 
@@ -139,7 +140,7 @@ describe('RP-initiated logout', () => {
     const tokens = await redeem(code, verifier);
     const accessToken = String(tokens.body.access_token);
     const introspect = () => postForm(`${gw.url}/token/introspection`, { token: accessToken, client_id: 'agent-console' });
-    expect((await introspect()).body).toMatchObject({ active: true, sub: 'dev:gina@example.test' });
+    expect((await introspect()).body).toMatchObject({ active: true, sub: 'dev|gina@example.test' });
 
     const params = new URLSearchParams({
       id_token_hint: String(tokens.body.id_token), post_logout_redirect_uri: 'http://127.0.0.1/signed-out', state: 'bye',

@@ -43,7 +43,8 @@ describe('metrics and logs', () => {
     expect(count('/token/introspection', 'POST', 200)).toBe('1');
     expect(count('unmatched', 'GET', 404)).toBe('1');
     expect(count('/auth', 'GET', 303)).toBe('1');
-    expect(count('/interaction/:uid', 'GET', 200)).toBe('1');
+    expect(count('/interaction/:uid', 'GET', 303)).toBe('2'); // login (→ dev form) and consent
+    expect(count('/interaction/:uid/dev', 'GET', 200)).toBe('1');
     expect(count('/interaction/:uid/login', 'POST', 303)).toBe('1');
     expect(text).toContain('agentgate_tokens_issued_total{grant_type="client_credentials"} 1');
     // No raw paths (uids, random segments) as labels.

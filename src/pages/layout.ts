@@ -35,3 +35,31 @@ ${form}
 export function renderSignedOutPage(): string {
   return page('Signed out', '<h1>You are signed out</h1><p>You can close this window.</p>');
 }
+
+/** A sign-in failure: what happened in words, and a correlation id to quote to IT. */
+export function renderSignInFailedPage(input: { message: string; correlationId: string; retryUrl?: string }): string {
+  return page('Sign-in failed', `<h1>Sign-in failed</h1>
+<p role="alert">${escapeHtml(input.message)}</p>
+<p class="note">If this keeps happening, give your IT team this reference: <code>${escapeHtml(input.correlationId)}</code></p>
+${input.retryUrl ? `<p><a href="${escapeHtml(input.retryUrl)}">Try again</a></p>` : ''}`);
+}
+
+export interface PickerOption {
+  id: string;
+  displayName: string;
+}
+
+/** The sign-in page: email for home-realm discovery, or pick the identity provider. */
+export function renderPickerPage(input: { action: string; options: readonly PickerOption[]; email?: string; notice?: string; devLoginAction?: string }): string {
+  const buttons = input.options.map((o) =>
+    `<button type="submit" name="idp" value="${escapeHtml(o.id)}">Sign in with ${escapeHtml(o.displayName)}</button>`).join('\n');
+  return page('Sign in', `<h1>Sign in</h1>
+${input.notice ? `<p role="status">${escapeHtml(input.notice)}</p>` : ''}
+<form method="post" action="${escapeHtml(input.action)}">
+<label for="email">Work email</label>
+<input id="email" name="email" type="email" autocomplete="username" value="${escapeHtml(input.email ?? '')}">
+<button type="submit" name="continue" value="email">Continue</button>
+${input.options.length > 0 ? `<p class="note">or choose your organization's sign-in:</p>\n${buttons}` : ''}
+</form>
+${input.devLoginAction ? `<p class="note"><a href="${escapeHtml(input.devLoginAction)}">Development test login</a></p>` : ''}`);
+}

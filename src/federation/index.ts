@@ -1,0 +1,7 @@
+// The upstream face: OIDC federation to Okta, Entra ID, Google Workspace and any OpenID Provider.
+export { createFederation, BROWSER_COOKIE } from './service.ts';
+export type { FederatedLogin, Federation, FederationDeps } from './service.ts';
+export { FederationError } from './errors.ts';
+export type { FederationErrorCode } from './errors.ts';
+export { createFederationRouter } from './routes.ts';
+export type { Connector, ProbeCheck } from './types.ts';

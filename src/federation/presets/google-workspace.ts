@@ -1,0 +1,78 @@
+// Google Workspace. Any Google account can sign in to a Google OAuth client, so the ID token's
+// `hd` (hosted domain) must be one of the configured Workspace domains — the `hd` authorization
+// parameter is only a hint and proves nothing. Google ID tokens carry no groups: they come from
+// the Admin SDK Directory API through a service account with domain-wide delegation.
+import type { IdentityProviderConfig } from '../../config/index.ts';
+import { stringClaim } from '../claims.ts';
+import { createGoogleDirectory, parseServiceAccountKey } from '../directory/google.ts';
+import type { GoogleDirectory } from '../directory/google.ts';
+import { FederationError } from '../errors.ts';
+import type { OidcPreset, PresetContext } from './preset.ts';
+import { commonIdentity, toGroups } from './preset.ts';
+
+type Google = Extract<IdentityProviderConfig, { preset: 'google-workspace' }>;
+
+const directories = new WeakMap<Google, GoogleDirectory>();
+
+function directoryFor(config: Google, context: PresetContext): GoogleDirectory | undefined {
+  if (!config.directory?.enabled) return undefined;
+  let directory = directories.get(config);
+  if (!directory) {
+    const key = parseServiceAccountKey(config.directory.serviceAccountKey);
+    if (!key) return undefined;
+    directory = createGoogleDirectory({
+      fetch: context.fetch, now: context.now, key, adminEmail: config.directory.adminEmail,
+      tokenUrl: config.directory.tokenUrl, baseUrl: config.directory.baseUrl, pageSize: config.directory.pageSize,
+    });
+    directories.set(config, directory);
+  }
+  return directory;
+}
+
+export const googleWorkspacePreset: OidcPreset<Google> = {
+  name: 'google-workspace',
+  defaultScopes: ['openid', 'email', 'profile'],
+  discoveryUrl: (config) => new URL(config.issuer),
+  authorizationParams(config, { loginHint }) {
+    const domain = loginHint?.includes('@') ? loginHint.split('@').pop()?.toLowerCase() : undefined;
+    const hd = domain && config.hostedDomains.includes(domain) ? domain : config.hostedDomains.length === 1 ? config.hostedDomains[0] : undefined;
+    return { ...(loginHint ? { login_hint: loginHint } : {}), ...(hd ? { hd } : {}) };
+  },
+
+  async identity(config, claims, context) {
+    const hd = stringClaim(claims, 'hd')?.toLowerCase();
+    if (!hd || !config.hostedDomains.includes(hd)) {
+      const who = stringClaim(claims, 'email') ?? 'this Google account';
+      throw new FederationError('ERR_FEDERATION_DOMAIN_NOT_ALLOWED',
+        `${who} is not part of an allowed Google Workspace domain (${config.hostedDomains.join(', ')})`, `hd ${hd ?? 'absent'}`);
+    }
+    const base = commonIdentity(config, claims);
+    let groups: ReturnType<typeof toGroups> = [];
+    let groupsComplete = false;
+    const directory = directoryFor(config, context);
+    if (directory && base.email) {
+      try {
+        const found = await directory.groupsOf(base.email);
+        groups = toGroups(config, found.map((g) => g.email), new Map(found.flatMap((g) => (g.name ? [[g.email, g.name] as [string, string]] : []))));
+        groupsComplete = true;
+      } catch (error) {
+        context.logger.warn({ idp: config.id, reason: (error as Error).message }, 'Google Workspace groups could not be read; group-based roles will not apply');
+      }
+    }
+    return { ...base, groups, groupsComplete, attributes: { hd } };
+  },
+
+  expectedIssuer: (_config, issuer) => issuer,
+
+  async probe(config, context) {
+    if (!config.directory?.enabled) return [{ name: 'directory', ok: true, message: 'group look-up is not configured: group-based roles will not apply to Google sign-ins' }];
+    const directory = directoryFor(config, context);
+    if (!directory) return [{ name: 'directory', ok: false, message: 'directory.serviceAccountKey is not a Google service account key (JSON with client_email and private_key)' }];
+    try {
+      await directory.token();
+      return [{ name: 'directory', ok: true, message: `the service account can act as ${config.directory.adminEmail} with the directory group read-only scope` }];
+    } catch (error) {
+      return [{ name: 'directory', ok: false, message: `${(error as Error).message}: authorize the service account's client id for ${'https://www.googleapis.com/auth/admin.directory.group.readonly'} in Admin console › Security › API controls › Domain-wide delegation` }];
+    }
+  },
+};

@@ -1,0 +1,8 @@
+// Enterprise sessions: create, look up, end (and what ending revokes).
+export { accountIdOf, createSessionService, revokedSidKey } from './sessions.ts';
+export type { EndReason, EnterpriseSession, SessionService, SessionServiceOptions } from './sessions.ts';
+export { createCookieSigner } from './cookies.ts';
+export type { CookieOptions, CookieSigner } from './cookies.ts';
+
+/** The enterprise-session cookie (signed; carries only the sid). */
+export const SESSION_COOKIE = 'agentgate.sid';

@@ -1,0 +1,168 @@
+// Enterprise sessions (DESIGN.md core flow step 1): one per sign-in, holding the normalized
+// identity, the roles its groups mapped to, and the upstream session reference. Everything the
+// gateway issues from a sign-in is tied to its `sid`, so ending the session (gateway logout,
+// upstream back-channel logout, admin) ends all of it.
+//
+// Keys (under the store prefix), each expiring with the session:
+//   sess:{sid}                         JSON record
+//   sess:bySub:{accountId}             set of sids of one person
+//   sess:byUpstream:{idp}:{upstreamSid} set of sids (IdP logout by sid)
+//   sess:byUpstreamSub:{idp}:{sub}     set of sids (IdP logout by sub)
+//   sess:grants:{sid}                  set of oidc-provider grant ids issued under the session
+//   sess:byGrant:{grantId}             sid
+//   revoked:sid:{sid}                  marks an ended session for as long as tokens could live
+import { randomBytes } from 'node:crypto';
+
+import type { FederatedIdentity } from '../identity/index.ts';
+import type { Store } from '../store/index.ts';
+
+export interface EnterpriseSession {
+  sid: string;
+  /** Stable key of the person: `${idp}|${subject}` (never the email). */
+  accountId: string;
+  identity: FederatedIdentity;
+  roles: string[];
+  /** Seconds since the epoch. */
+  createdAt: number;
+  expiresAt: number;
+  lastSeenAt: number;
+  /** The IdP session and subject (its `sid` and `sub` claims) for upstream logout. */
+  upstream: { idp: string; sid?: string; sub?: string; idToken?: string };
+}
+
+export type EndReason = 'logout' | 'upstream_logout' | 'admin' | 'expired';
+
+export interface SessionService {
+  create(input: { identity: FederatedIdentity; roles: string[]; upstream?: { sid?: string; sub?: string; idToken?: string } }): Promise<EnterpriseSession>;
+  /** The live session, or undefined when unknown, ended, expired or idle too long. */
+  get(sid: string): Promise<EnterpriseSession | undefined>;
+  /** Records activity (extends the idle window, never past the absolute expiry). */
+  touch(session: EnterpriseSession): Promise<void>;
+  /** Ties an oidc-provider grant (one per session and client) to the session. */
+  linkGrant(sid: string, clientId: string, grantId: string): Promise<void>;
+  grantFor(sid: string, clientId: string): Promise<string | undefined>;
+  sidForGrant(grantId: string): Promise<string | undefined>;
+  findByUpstream(idp: string, upstreamSid: string): Promise<string[]>;
+  /** Sessions of the person the IdP calls `sub` (its own subject, which may differ from ours). */
+  findByUpstreamSubject(idp: string, upstreamSub: string): Promise<string[]>;
+  findBySubject(accountId: string): Promise<string[]>;
+  isEnded(sid: string): Promise<boolean>;
+  /** Ends a session; resolves to it (undefined when it was already gone). */
+  end(sid: string, reason: EndReason): Promise<EnterpriseSession | undefined>;
+}
+
+export interface SessionServiceOptions {
+  store: Store;
+  /** Absolute lifetime, seconds. */
+  ttl: number;
+  /** Idle lifetime, seconds. */
+  idleTtl: number;
+  /** Seconds since the epoch. */
+  now?: () => number;
+  /** Called after a session ended, with the grants issued under it (revoke them). */
+  onEnded?: (session: EnterpriseSession, grantIds: string[], reason: EndReason) => Promise<void>;
+}
+
+export const revokedSidKey = (sid: string) => `revoked:sid:${sid}`;
+
+export const accountIdOf = (identity: Pick<FederatedIdentity, 'idp' | 'subject'>) => `${identity.idp}|${identity.subject}`;
+
+const key = {
+  session: (sid: string) => `sess:${sid}`,
+  bySub: (accountId: string) => `sess:bySub:${accountId}`,
+  byUpstream: (idp: string, upstreamSid: string) => `sess:byUpstream:${idp}:${upstreamSid}`,
+  byUpstreamSub: (idp: string, sub: string) => `sess:byUpstreamSub:${idp}:${sub}`,
+  grants: (sid: string) => `sess:grants:${sid}`,
+  byGrant: (grantId: string) => `sess:byGrant:${grantId}`,
+  clientGrant: (sid: string, clientId: string) => `sess:clientGrant:${sid}:${clientId}`,
+  revoked: revokedSidKey,
+};
+
+/** Idle extension is written at most this often (seconds) to keep reads cheap. */
+const TOUCH_EVERY = 60;
+
+export function createSessionService(options: SessionServiceOptions): SessionService {
+  const { store } = options;
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const remaining = (session: EnterpriseSession) =>
+    Math.min(session.expiresAt - now(), session.lastSeenAt + options.idleTtl - now());
+
+  async function get(sid: string): Promise<EnterpriseSession | undefined> {
+    if (!/^[A-Za-z0-9_-]{20,64}$/.test(sid)) return undefined;
+    const raw = await store.get(key.session(sid));
+    if (!raw) return undefined;
+    const session = JSON.parse(raw) as EnterpriseSession;
+    return remaining(session) > 0 ? session : undefined;
+  }
+
+  return {
+    async create({ identity, roles, upstream = {} }) {
+      const t = now();
+      const session: EnterpriseSession = {
+        sid: randomBytes(24).toString('base64url'),
+        accountId: accountIdOf(identity),
+        identity,
+        roles,
+        createdAt: t,
+        expiresAt: t + options.ttl,
+        lastSeenAt: t,
+        upstream: { idp: identity.idp, ...upstream },
+      };
+      const ttl = Math.min(options.ttl, options.idleTtl);
+      await store.write([
+        { op: 'set.add', key: key.bySub(session.accountId), members: [session.sid], ttl: options.ttl },
+        ...(upstream.sid ? [{ op: 'set.add' as const, key: key.byUpstream(identity.idp, upstream.sid), members: [session.sid], ttl: options.ttl }] : []),
+        ...(upstream.sub ? [{ op: 'set.add' as const, key: key.byUpstreamSub(identity.idp, upstream.sub), members: [session.sid], ttl: options.ttl }] : []),
+        { op: 'set', key: key.session(session.sid), value: JSON.stringify(session), ttl },
+      ]);
+      return session;
+    },
+
+    get,
+
+    async touch(session) {
+      if (now() - session.lastSeenAt < TOUCH_EVERY) return;
+      session.lastSeenAt = now();
+      const ttl = remaining(session);
+      if (ttl > 0) await store.set(key.session(session.sid), JSON.stringify(session), { ttl });
+    },
+
+    async linkGrant(sid, clientId, grantId) {
+      const session = await get(sid);
+      const ttl = session ? session.expiresAt - now() : options.ttl;
+      await store.write([
+        { op: 'set.add', key: key.grants(sid), members: [grantId], ttl },
+        { op: 'set', key: key.byGrant(grantId), value: sid, ttl },
+        { op: 'set', key: key.clientGrant(sid, clientId), value: grantId, ttl },
+      ]);
+    },
+
+    async grantFor(sid, clientId) {
+      return (await store.get(key.clientGrant(sid, clientId))) ?? undefined;
+    },
+
+    async sidForGrant(grantId) {
+      return (await store.get(key.byGrant(grantId))) ?? undefined;
+    },
+
+    findByUpstream: (idp, upstreamSid) => store.setMembers(key.byUpstream(idp, upstreamSid)),
+    findBySubject: (accountId) => store.setMembers(key.bySub(accountId)),
+    findByUpstreamSubject: (idp, sub) => store.setMembers(key.byUpstreamSub(idp, sub)),
+
+    async isEnded(sid) {
+      return (await store.get(key.revoked(sid))) !== null;
+    },
+
+    async end(sid, reason) {
+      const raw = await store.get(key.session(sid));
+      const session = raw ? (JSON.parse(raw) as EnterpriseSession) : undefined;
+      const grantIds = await store.setMembers(key.grants(sid));
+      // The revocation record outlives every token the session could have produced.
+      const ttl = Math.max(60, (session?.expiresAt ?? now() + options.ttl) - now());
+      await store.set(key.revoked(sid), reason, { ttl });
+      await store.del(key.session(sid), key.grants(sid), ...grantIds.map(key.byGrant));
+      if (session) await options.onEnded?.(session, grantIds, reason);
+      return session;
+    },
+  };
+}
