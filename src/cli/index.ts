@@ -5,12 +5,17 @@ import { parseArgs } from 'node:util';
 
 import { explainInput, explainRequestSchema } from '../admin/index.ts';
 import { ConfigError, formatDuration, loadConfigFile } from '../config/index.ts';
+import { createOidcConnector } from '../federation/index.ts';
+import type { ProbeCheck } from '../federation/index.ts';
+import { createLogger } from '../ops/index.ts';
 import { createPolicy, decisionToJson, formatDecision } from '../policy/index.ts';
 import { keysGenerate, keysRotate } from '../keys/index.ts';
 import type { CliIo } from '../keys/index.ts';
 
 export interface CliDeps extends CliIo {
   env: Readonly<Record<string, string | undefined>>;
+  /** What `idp test` fetches with (tests route it to loopback peers). */
+  fetch?: typeof fetch;
   serve: (configPath: string) => Promise<number>;
   version: string;
 }
@@ -29,6 +34,8 @@ commands:
           [--subject-scope "a b" --actors a,b --subject-exp EPOCH] [--now EPOCH] [--all] [--json]
                                       what would this agent get for this person, and why;
                                       exit 0 grant, 3 refused or step-up
+  idp test --config FILE [ID]         check each identity provider: discovery, issuer, JWKS,
+                                      redirect URI, Graph / Directory credentials; exit 3 if any fails
   help, --help                        this text
   version, --version                  print the version
 
@@ -73,6 +80,12 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       }
       case 'explain':
         return await explain(rest, deps, configPath);
+      case 'idp': {
+        const [sub, ...args] = rest;
+        if (sub !== 'test') return usage(deps, sub ? `unknown idp command "${sub}"` : 'idp needs a command: test');
+        const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+        return await idpTest(configPath(values), positionals[0], deps);
+      }
       case 'version':
       case '--version':
         deps.stdout(deps.version);
@@ -176,4 +189,31 @@ async function loadConfigOrReport(path: string, deps: CliDeps) {
     for (const line of error.message.split('\n')) deps.stderr(line);
     return undefined;
   }
+}
+
+async function idpTest(path: string, only: string | undefined, deps: CliDeps): Promise<number> {
+  const config = await loadConfigOrReport(path, deps);
+  if (!config) return EXIT_USAGE;
+  const idps = config.identityProviders.filter((idp) => !only || idp.id === only);
+  if (idps.length === 0) {
+    deps.stderr(only ? `agentgate: no identity provider "${only}" in ${path}` : `agentgate: ${path} configures no identity providers`);
+    return EXIT_USAGE;
+  }
+  let failed = 0;
+  for (const idp of idps) {
+    const connector = createOidcConnector(idp, {
+      redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
+      fetch: deps.fetch ?? fetch,
+      now: () => Math.floor(Date.now() / 1000),
+      logger: createLogger({ level: 'silent' }),
+      allowInsecureLoopback: config.mode === 'development',
+    });
+    const checks: ProbeCheck[] = await connector.probe();
+    deps.stdout(`${idp.id} (${idp.preset})`);
+    for (const check of checks) {
+      if (!check.ok) failed += 1;
+      deps.stdout(`  ${check.ok ? '✓' : '✗'} ${check.name}: ${check.message}`);
+    }
+  }
+  return failed === 0 ? 0 : EXIT_REFUSED;
 }

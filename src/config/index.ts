@@ -7,3 +7,5 @@ export { parseDuration, formatDuration } from './duration.ts';
 export type { AdminClientConfig, AgentConfig, AppConfig, Config, ConfigInput, IdentityProviderConfig, ResourceConfig, RoleMappingConfig, StepUpConfig, StoreConfig } from './schema.ts';
 export { compileCondition, CEL_VARIABLES } from './cel.ts';
 export type { CelBindings, CompiledCondition, ConditionResult } from './cel.ts';
+export { parseServiceAccountKey } from './service-account.ts';
+export type { ServiceAccountKey } from './service-account.ts';

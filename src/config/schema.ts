@@ -6,6 +6,7 @@
 import { z } from 'zod';
 
 import { compileCondition } from './cel.ts';
+import { parseServiceAccountKey } from './service-account.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import type { ConfigProblem } from './errors.ts';
 
@@ -457,6 +458,9 @@ export function checkConfig(config: Config): ConfigProblem[] {
     });
     const issuer = 'issuer' in idp ? idp.issuer : idp.authority;
     if (production && new URL(issuer).protocol !== 'https:') add(`${at}.${'issuer' in idp ? 'issuer' : 'authority'}`, 'must be https in production mode');
+    if (idp.preset === 'google-workspace' && idp.directory?.enabled && !parseServiceAccountKey(idp.directory.serviceAccountKey)) {
+      add(`${at}.directory.serviceAccountKey`, 'is not a Google service account key (the JSON file Google issues, with client_email and private_key); use ${file:/path/to/key.json}');
+    }
     if (idp.preset === 'azure-ad') {
       const multi = idp.tenant === 'common' || idp.tenant === 'organizations';
       if (multi && idp.tenants.length === 0) {

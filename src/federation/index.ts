@@ -5,3 +5,4 @@ export { FederationError } from './errors.ts';
 export type { FederationErrorCode } from './errors.ts';
 export { createFederationRouter } from './routes.ts';
 export type { Connector, ProbeCheck } from './types.ts';
+export { createOidcConnector } from './oidc/connector.ts';

@@ -3,28 +3,10 @@
 // itself with a JWT bearer assertion (RFC 7523 §2.1) signed by its private key.
 import { SignJWT, importPKCS8 } from 'jose';
 
+import type { ServiceAccountKey } from '../../config/index.ts';
 import { FederationError } from '../errors.ts';
 
 export const DIRECTORY_SCOPE = 'https://www.googleapis.com/auth/admin.directory.group.readonly';
-
-export interface ServiceAccountKey {
-  client_email: string;
-  private_key: string;
-  private_key_id?: string;
-}
-
-/** Parses the key JSON Google issues; undefined when it is not one. */
-export function parseServiceAccountKey(json: string): ServiceAccountKey | undefined {
-  try {
-    const key = JSON.parse(json) as Partial<ServiceAccountKey>;
-    if (typeof key.client_email === 'string' && typeof key.private_key === 'string' && key.private_key.includes('PRIVATE KEY')) {
-      return { client_email: key.client_email, private_key: key.private_key, ...(typeof key.private_key_id === 'string' ? { private_key_id: key.private_key_id } : {}) };
-    }
-  } catch {
-    // fall through
-  }
-  return undefined;
-}
 
 export interface DirectoryGroup {
   id: string;

@@ -4,7 +4,8 @@
 // the Admin SDK Directory API through a service account with domain-wide delegation.
 import type { IdentityProviderConfig } from '../../config/index.ts';
 import { stringClaim } from '../claims.ts';
-import { createGoogleDirectory, parseServiceAccountKey } from '../directory/google.ts';
+import { parseServiceAccountKey } from '../../config/index.ts';
+import { createGoogleDirectory } from '../directory/google.ts';
 import type { GoogleDirectory } from '../directory/google.ts';
 import { FederationError } from '../errors.ts';
 import type { OidcPreset, PresetContext } from './preset.ts';
