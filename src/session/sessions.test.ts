@@ -1,0 +1,113 @@
+// Enterprise sessions over both stores: creation, look-up by the indexes, idle and absolute
+// expiry (fake clock), grant links, and ending a session (revocation record, hook, indexes).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { backends, newPrefix } from '../../test/support/stores.ts';
+import type { Opened } from '../../test/support/stores.ts';
+import type { FederatedIdentity } from '../identity/index.ts';
+import { createMemoryStore } from '../store/index.ts';
+import { createCookieSigner } from './cookies.ts';
+import { accountIdOf, createSessionService } from './sessions.ts';
+import type { EnterpriseSession, EndReason } from './sessions.ts';
+
+const alice: FederatedIdentity = {
+  idp: 'okta', subject: '00u1alice', email: 'alice@example.test', groups: [{ idp: 'okta', id: 'Finance' }],
+  groupsComplete: true, amr: ['pwd'], authTime: 1_700_000_000, attributes: {},
+};
+
+describe.each(backends)('$name sessions', ({ open }) => {
+  let opened: Opened;
+  const ended: { sid: string; grants: string[]; reason: EndReason }[] = [];
+  beforeEach(async () => {
+    opened = await open(newPrefix());
+    ended.length = 0;
+  });
+  afterEach(async () => opened.close());
+
+  const service = () => createSessionService({
+    store: opened.store, ttl: 3600, idleTtl: 900,
+    onEnded: async (session, grants, reason) => { ended.push({ sid: session.sid, grants, reason }); },
+  });
+
+  it('creates a session findable by sid, person, upstream sid and upstream sub', async () => {
+    const sessions = service();
+    const session = await sessions.create({ identity: alice, roles: ['finance-reader'], upstream: { sid: 'up-1', sub: 'okta-sub' } });
+    expect(session.sid).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(session).toMatchObject({ accountId: 'okta|00u1alice', roles: ['finance-reader'], upstream: { idp: 'okta', sid: 'up-1', sub: 'okta-sub' } });
+    expect(session.expiresAt - session.createdAt).toBe(3600);
+    expect(await sessions.get(session.sid)).toEqual(session);
+    expect(await sessions.findBySubject('okta|00u1alice')).toEqual([session.sid]);
+    expect(await sessions.findByUpstream('okta', 'up-1')).toEqual([session.sid]);
+    expect(await sessions.findByUpstreamSubject('okta', 'okta-sub')).toEqual([session.sid]);
+    expect(await sessions.get('not-a-real-session-id-xxxxxxxx')).toBeUndefined();
+    expect(await sessions.get('../../etc')).toBeUndefined();
+  });
+
+  it('links grants per client and ends everything on end()', async () => {
+    const sessions = service();
+    const session = await sessions.create({ identity: alice, roles: [] });
+    await sessions.linkGrant(session.sid, 'agent-console', 'grant-1');
+    await sessions.linkGrant(session.sid, 'other-app', 'grant-2');
+    expect(await sessions.grantFor(session.sid, 'agent-console')).toBe('grant-1');
+    expect(await sessions.sidForGrant('grant-2')).toBe(session.sid);
+    expect(await sessions.isEnded(session.sid)).toBe(false);
+
+    expect((await sessions.end(session.sid, 'upstream_logout'))?.sid).toBe(session.sid);
+    expect(await sessions.get(session.sid)).toBeUndefined();
+    expect(await sessions.isEnded(session.sid)).toBe(true);
+    expect(await sessions.sidForGrant('grant-1')).toBeUndefined();
+    expect(ended).toEqual([{ sid: session.sid, grants: expect.arrayContaining(['grant-1', 'grant-2']), reason: 'upstream_logout' }]);
+    expect(await sessions.end(session.sid, 'logout')).toBeUndefined();
+    expect(ended).toHaveLength(1);
+  });
+});
+
+describe('session expiry (fake clock)', () => {
+  let t = 1_700_000_000;
+  const now = () => t;
+  const store = createMemoryStore({ now: () => t * 1000 });
+  const sessions = createSessionService({ store, ttl: 3600, idleTtl: 900, now });
+
+  it('ends an idle session after idleTtl, and extends it on activity up to the absolute ttl', async () => {
+    const idle = await sessions.create({ identity: alice, roles: [] });
+    t += 899;
+    expect(await sessions.get(idle.sid)).toBeDefined();
+    t += 2;
+    expect(await sessions.get(idle.sid)).toBeUndefined();
+
+    const active = await sessions.create({ identity: alice, roles: [] });
+    for (let i = 0; i < 5; i += 1) {
+      t += 600;
+      const current: EnterpriseSession | undefined = await sessions.get(active.sid);
+      expect(current).toBeDefined();
+      await sessions.touch(current!);
+    }
+    t += 601; // 3601 s after creation: past the absolute lifetime whatever the activity
+    expect(await sessions.get(active.sid)).toBeUndefined();
+  });
+});
+
+describe('accountIdOf', () => {
+  it('keys a person by idp and immutable subject, never by email', () => {
+    expect(accountIdOf({ idp: 'entra', subject: 'tid:oid' })).toBe('entra|tid:oid');
+  });
+});
+
+describe('signed cookies', () => {
+  const signer = createCookieSigner(['new-key-0123456789abcdef0123456789', 'old-key-0123456789abcdef0123456789']);
+  const old = createCookieSigner(['old-key-0123456789abcdef0123456789']);
+
+  it('round-trips, verifies with any configured key and rejects tampering', () => {
+    const header = signer.serialize('agentgate.sid', 'abc', { path: '/', maxAge: 60, secure: true });
+    expect(header).toMatch(/^agentgate\.sid=abc\.[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Secure; Max-Age=60$/);
+    const cookie = header.split(';')[0]!;
+    expect(signer.read(`other=1; ${cookie}`, 'agentgate.sid')).toBe('abc');
+    const fromOldKey = old.serialize('agentgate.sid', 'xyz', { path: '/', secure: false }).split(';')[0]!;
+    expect(signer.read(fromOldKey, 'agentgate.sid')).toBe('xyz');
+    expect(signer.read(cookie.replace('abc.', 'abd.'), 'agentgate.sid')).toBeUndefined();
+    expect(signer.read(cookie, 'agentgate.fed')).toBeUndefined();
+    // A value signed for one cookie name is not valid under another.
+    expect(signer.read(cookie.replace('agentgate.sid', 'agentgate.fed'), 'agentgate.fed')).toBeUndefined();
+    expect(signer.read(undefined, 'agentgate.sid')).toBeUndefined();
+  });
+});
