@@ -93,7 +93,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   }
 
   function failed(req: Request, res: Response, error: FederationError): void {
-    logger.warn({ event: 'federation.login_failed', reqId: req.id, code: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
+    logger.warn({ event: 'federation.login_failed', reqId: req.id, errorCode: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
     res.status(error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : 400).type('html').set('Cache-Control', 'no-store')
       .send(renderSignInFailedPage({ message: error.message, correlationId: req.id }));
   }

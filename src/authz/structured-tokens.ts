@@ -59,6 +59,11 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier) {
     await next();
     const route = ctx.oidc?.route;
     if (route !== 'introspection' && route !== 'revocation') return;
+    // Opaque tokens: oidc-provider reports its own per-client session id as `sid`; the gateway's
+    // access tokens mean the enterprise session (as in its JWTs), kept in the token's extra claims.
+    const introspected = ctx.body as { active?: boolean; sid?: string } | undefined;
+    const extraSid = (ctx.oidc.entities?.AccessToken as { extra?: { sid?: unknown } } | undefined)?.extra?.sid;
+    if (route === 'introspection' && introspected?.active && typeof extraSid === 'string') introspected.sid = extraSid;
     const body = ctx.body as { error?: string } | undefined;
     if (ctx.status !== 400 || body?.error !== 'unsupported_token_type') return;
     const token = ctx.oidc.params?.token;

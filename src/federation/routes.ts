@@ -29,7 +29,7 @@ export function createFederationRouter(deps: { federation: Federation; logger: L
     } catch (error) {
       if (!(error instanceof FederationError)) throw error;
       // No session is made; the audit trail says why (without tokens or the response itself).
-      logger.warn({ event: 'federation.login_failed', reqId: req.id, idp, code: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
+      logger.warn({ event: 'federation.login_failed', reqId: req.id, idp, errorCode: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
       const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502
         : error.code === 'ERR_FEDERATION_TENANT_NOT_ALLOWED' || error.code === 'ERR_FEDERATION_DOMAIN_NOT_ALLOWED' ? 403 : 400;
       res.status(status).type('html').set('Cache-Control', 'no-store')
@@ -50,7 +50,7 @@ export function createFederationRouter(deps: { federation: Federation; logger: L
       res.status(200).end();
     } catch (error) {
       if (!(error instanceof FederationError)) throw error;
-      logger.warn({ event: 'session.upstream_logout_refused', reqId: req.id, idp, code: error.code, reason: error.message }, 'back-channel logout refused');
+      logger.warn({ event: 'session.upstream_logout_refused', reqId: req.id, idp, errorCode: error.code, reason: error.message }, 'back-channel logout refused');
       const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 503 : 400;
       res.status(status).json({ error: status === 503 ? 'temporarily_unavailable' : 'invalid_request', error_description: error.message });
     }

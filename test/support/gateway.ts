@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 
 import { createApp } from '../../src/app.ts';
+import type { GatewayApp } from '../../src/app.ts';
 import { validateConfig } from '../../src/config/index.ts';
 import type { Config } from '../../src/config/index.ts';
 import { createKeyRing, generateSigningKey } from '../../src/keys/index.ts';
@@ -21,6 +22,8 @@ export const AGENT_SECRET = 'invoice-agent-secret-0123456789abcdef';
 
 export interface TestGateway {
   url: string;
+  /** The composed application (sessions, federation, policy) for white-box assertions. */
+  gateway: GatewayApp;
   config: Config;
   store: Store;
   keyRing: KeyRing;
@@ -39,6 +42,8 @@ export interface GatewayOptions {
   keyPrefix?: string;
   /** Fixed port (to restart "the same" gateway, keeping its issuer); default a free one. */
   port?: number;
+  /** What the upstream face fetches with (a loopback internet of IdP peers). */
+  fetch?: typeof fetch;
 }
 
 export function baseConfig(issuer: string, redisUrl: string, keyPrefix: string): Record<string, unknown> {
@@ -90,10 +95,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   const keyRing = options.keyRing ?? createKeyRing({ keys: [await generateSigningKey('ES256')] });
   const store = createStore(config.store, { onError: (operation) => metrics.storeErrors.inc({ operation }) });
   if (!(await waitUntilReachable(store))) throw new Error(`test store unreachable (${config.store.driver})`);
-  const { app } = createApp(config, { store, keyRing, logger, metrics });
+  const gateway = createApp(config, { store, keyRing, logger, metrics, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const { app } = gateway;
   server.on('request', app);
   return {
-    url, config, store, keyRing, metrics, logs,
+    url, gateway, config, store, keyRing, metrics, logs,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

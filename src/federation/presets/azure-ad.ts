@@ -73,7 +73,7 @@ export const azureAdPreset: OidcPreset<AzureAd> = {
           names = new Map(found.flatMap((g) => (g.displayName ? [[g.id, g.displayName] as [string, string]] : [])));
           groupsComplete = true;
         } catch (error) {
-          context.logger.warn({ idp: config.id, code: (error as FederationError).code, reason: (error as Error).message }, 'group overage could not be resolved through Microsoft Graph; group-based roles will not apply');
+          context.logger.warn({ idp: config.id, errorCode: (error as FederationError).code, reason: (error as Error).message }, 'group overage could not be resolved through Microsoft Graph; group-based roles will not apply');
         }
       }
     }
