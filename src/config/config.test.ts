@@ -732,3 +732,59 @@ describe('roles, role mappings, step-up and agents (policy sections)', () => {
     }))).toEqual([{ path: 'admin.clients[0].clientId', message: 'duplicate client id "shared" (also agents[0].clientId)' }]);
   });
 });
+
+describe('identity providers', () => {
+  const okta = { id: 'okta', type: 'oidc', preset: 'okta', issuer: 'https://acme.okta.com/oauth2/default', clientId: 'c', clientSecret: 's', domains: ['Acme.com'] };
+
+  it('applies preset defaults', () => {
+    const config = validateConfig(devConfig({ identityProviders: [okta] }));
+    expect(config.identityProviders[0]).toMatchObject({
+      id: 'okta', preset: 'okta', domains: ['acme.com'], clientAuthMethod: 'client_secret_post', upstreamLogout: true,
+      clockTolerance: 60, authorizationParams: {}, groupAliases: {}, claims: {},
+    });
+    const entra = validateConfig(devConfig({ identityProviders: [{ id: 'entra', type: 'oidc', preset: 'azure-ad', tenant: 't1', clientId: 'c', clientSecret: 's' }] }));
+    expect(entra.identityProviders[0]).toMatchObject({ authority: 'https://login.microsoftonline.com', graph: { enabled: true, baseUrl: 'https://graph.microsoft.com', pageSize: 999 } });
+  });
+
+  it('reports every problem with its path', () => {
+    expect(problems(devConfig({
+      identityProviders: [
+        okta,
+        { ...okta, id: 'okta', domains: ['acme.com'] },
+        { id: 'Bad Id', type: 'oidc', preset: 'okta', issuer: 'https://x.example', clientId: 'c', clientSecret: 's' },
+        { id: 'entra', type: 'oidc', preset: 'azure-ad', tenant: 'organizations', clientId: 'c', clientSecret: 's', authority: 'https://login.microsoftonline.us' },
+        { id: 'google', type: 'oidc', preset: 'google-workspace', clientId: 'c', clientSecret: 's', hostedDomains: [] },
+        { id: 'saml', type: 'saml', preset: 'okta' },
+      ],
+    }))).toEqual([
+      { path: 'identityProviders[2].id', message: 'must be lowercase letters, digits and "-" (it appears in URLs)' },
+      { path: 'identityProviders[4].hostedDomains', message: 'Too small: expected array to have >=1 items' },
+      { path: 'identityProviders[5].type', message: 'Invalid input: expected "oidc"' },
+      { path: 'identityProviders[5].clientId', message: 'required' },
+      { path: 'identityProviders[5].clientSecret', message: 'required' },
+      { path: 'identityProviders[5].issuer', message: 'required' },
+    ]);
+    expect(problems(devConfig({
+      identityProviders: [
+        okta,
+        { ...okta, id: 'okta', domains: ['acme.com'] },
+        { id: 'entra', type: 'oidc', preset: 'azure-ad', tenant: 'organizations', clientId: 'c', clientSecret: 's', authority: 'https://login.microsoftonline.us' },
+        { id: 'google', type: 'oidc', preset: 'google-workspace', clientId: 'c', clientSecret: 's', hostedDomains: ['example.com'], directory: { serviceAccountKey: '{"client_email":"x"}', adminEmail: 'admin@example.com' } },
+      ],
+      roles: { reader: { scopes: [] } },
+      roleMappings: [{ idp: 'octa', group: 'Finance', roles: ['reader'] }],
+    }))).toEqual([
+      { path: 'identityProviders[1].id', message: 'duplicate identity provider "okta"' },
+      { path: 'identityProviders[1].domains[0]', message: '"acme.com" already routes to identity provider "okta"' },
+      { path: 'identityProviders[2].tenants', message: 'required when tenant is "organizations": list the tenant ids allowed to sign in (a multi-tenant app otherwise admits every Entra tenant in the world)' },
+      { path: 'identityProviders[2].authority', message: 'multi-tenant apps are supported on https://login.microsoftonline.com only; use a tenant id elsewhere' },
+      { path: 'identityProviders[3].directory.serviceAccountKey', message: 'is not a Google service account key (the JSON file Google issues, with client_email and private_key); use ${file:/path/to/key.json}' },
+      { path: 'roleMappings[0].idp', message: 'unknown identity provider "octa" (not in identityProviders)' },
+    ]);
+  });
+
+  it('refuses http issuers in production mode', () => {
+    const found = problems({ ...productionConfig(), identityProviders: [{ ...okta, issuer: 'http://acme.okta.com' }] });
+    expect(found).toEqual([{ path: 'identityProviders[0].issuer', message: 'must be https in production mode' }]);
+  });
+});
