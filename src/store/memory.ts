@@ -18,6 +18,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const prefix = options.keyPrefix ?? '';
   const now = options.now ?? Date.now;
   const data = new Map<string, Entry>();
+  const streams = new Map<string, { id: string; fields: Record<string, string> }[]>();
 
   const sweep = setInterval(() => {
     const t = now();
@@ -80,6 +81,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }
       return removed;
     },
+    async getMany(keys) {
+      return keys.map((key) => {
+        const value = read(key)?.value;
+        return typeof value === 'string' ? value : null;
+      });
+    },
+    async appendToStream(key, fields, maxLen) {
+      const k = prefix + key;
+      const stream = streams.get(k) ?? [];
+      const last = stream.at(-1)?.id.split('-').map(Number) ?? [0, 0];
+      const ms = Math.max(now(), last[0] ?? 0);
+      const id = `${ms}-${ms === last[0] ? (last[1] ?? 0) + 1 : 0}`;
+      stream.push({ id, fields: { ...fields } });
+      if (stream.length > maxLen) stream.splice(0, stream.length - maxLen);
+      streams.set(k, stream);
+      return id;
+    },
+    async readStream(key, count) {
+      return (streams.get(prefix + key) ?? []).slice(-count).reverse().map((e) => ({ id: e.id, fields: { ...e.fields } }));
+    },
     async take(key) {
       const value = read(key)?.value;
       if (typeof value !== 'string') return null;
@@ -108,6 +129,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async close() {
       clearInterval(sweep);
       data.clear();
+      streams.clear();
     },
   };
 }

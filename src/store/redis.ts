@@ -137,6 +137,24 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
       return counts.reduce((a, b) => a + b, 0);
     }),
     take: (key) => run('take', () => client.getdel(prefix + key)),
+    getMany: (keys) => run('getMany', async () => {
+      if (keys.length === 0) return [];
+      // One MGET on a single node; a cluster answers per slot.
+      if (!isCluster) return client.mget(...keys.map((k) => prefix + k));
+      return Promise.all(keys.map((k) => client.get(prefix + k)));
+    }),
+    appendToStream: (key, fields, maxLen) => run('appendToStream', async () => {
+      const id = await client.xadd(prefix + key, 'MAXLEN', '~', maxLen, '*', ...Object.entries(fields).flat());
+      return id ?? '';
+    }),
+    readStream: (key, count) => run('readStream', async () => {
+      const entries = await client.xrevrange(prefix + key, '+', '-', 'COUNT', count);
+      return entries.map(([id, flat]) => {
+        const fields: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+        return { id, fields };
+      });
+    }),
     hashGetAll: (key) => run('hashGetAll', async () => {
       const fields = await client.hgetall(prefix + key);
       return Object.keys(fields).length === 0 ? null : fields;

@@ -109,6 +109,25 @@ describe.each(backends)('$name store contract', ({ open }) => {
     expect(await store.get('race')).toBe(`writer-${results.indexOf(true)}`);
   });
 
+  it('getMany reads several keys at once, null for missing ones', async () => {
+    await store.set('a', '1');
+    await store.set('c', '3', { ttl: 60 });
+    expect(await store.getMany(['a', 'b', 'c'])).toEqual(['1', null, '3']);
+    expect(await store.getMany([])).toEqual([]);
+  });
+
+  it('appends to a bounded stream and reads it newest first', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(await store.appendToStream('audit', { n: String(i), event: 'token.exchanged' }, 1000));
+    expect(new Set(ids).size).toBe(5);
+    const entries = await store.readStream('audit', 3);
+    expect(entries.map((e) => e.fields)).toEqual([
+      { n: '4', event: 'token.exchanged' }, { n: '3', event: 'token.exchanged' }, { n: '2', event: 'token.exchanged' },
+    ]);
+    expect(entries[0]!.id).toBe(ids[4]);
+    expect(await store.readStream('nothing', 3)).toEqual([]);
+  });
+
   it('take reads and deletes; of 20 concurrent takers exactly one gets the value', async () => {
     expect(await store.take('missing')).toBeNull();
     await store.set('once', 'v1', { ttl: 60 });

@@ -25,6 +25,15 @@ export interface Store {
   /** Returns false only when `ifAbsent` was set and the key already existed. */
   set(key: string, value: string, options?: SetOptions): Promise<boolean>;
   del(...keys: string[]): Promise<number>;
+  /** Reads several keys in one round trip (Redis MGET; one per key on a cluster). */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
+  /**
+   * Appends an entry to a bounded stream (Redis XADD … MAXLEN ~ n); resolves to the entry id.
+   * Old entries beyond about `maxLen` are trimmed, so the stream never grows forever.
+   */
+  appendToStream(key: string, fields: Record<string, string>, maxLen: number): Promise<string>;
+  /** The newest entries of a stream, newest first (Redis XREVRANGE … COUNT n). */
+  readStream(key: string, count: number): Promise<{ id: string; fields: Record<string, string> }[]>;
   /** Reads and deletes a key atomically (Redis GETDEL): of concurrent takers only one gets it. */
   take(key: string): Promise<string | null>;
   hashGetAll(key: string): Promise<Record<string, string> | null>;
