@@ -13,6 +13,7 @@ import {
   createAccessTokenVerifier, createAuthorizationServer, createInteractionRouter, createOidcAdapter, issuerPath,
 } from './authz/index.ts';
 import type { Config } from './config/index.ts';
+import { allowedDuplicateParameters, createAuditLog, createTokenExchangeHandler, parameters as exchangeParameters, TOKEN_EXCHANGE } from './exchange/index.ts';
 import { createFederation, createFederationRouter } from './federation/index.ts';
 import type { Federation } from './federation/index.ts';
 import { logoutReturnKey } from './federation/routes.ts';
@@ -89,6 +90,12 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
       }
     },
   });
+  // RFC 8693 on the same token endpoint (client authentication and DPoP by oidc-provider).
+  provider.registerGrantType(TOKEN_EXCHANGE, createTokenExchangeHandler({
+    config, provider, policy, sessions, accessTokens, keyRing,
+    audit: createAuditLog(store, logger),
+    fetch: deps.fetch ?? fetch,
+  }), [...exchangeParameters], [...allowedDuplicateParameters]);
   const health = createHealthHandlers({
     checks: {
       store: () => store.ping(),

@@ -32,7 +32,10 @@ export function appClient(app: AppConfig, config: Config): ClientMetadata {
 }
 
 /** A confidential client_credentials client (agents and admin clients). */
-function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly string[]): ClientMetadata {
+/** RFC 8693 token exchange (src/exchange), registered on the token endpoint. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly string[], grantTypes: string[]): ClientMetadata {
   const auth = client.auth.method === 'private_key_jwt'
     ? {
       token_endpoint_auth_method: 'private_key_jwt',
@@ -43,7 +46,7 @@ function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly
     client_id: client.clientId,
     ...(client.name ? { client_name: client.name } : {}),
     ...auth,
-    grant_types: ['client_credentials'],
+    grant_types: grantTypes,
     response_types: [],
     redirect_uris: [],
     // The ceiling is enforced by the resource check (resource-servers.ts); this mirrors it for
@@ -52,13 +55,13 @@ function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly
   } as ClientMetadata;
 }
 
-export const agentClient = (agent: AgentConfig) => machineClient(agent, agent.scopes);
+export const agentClient = (agent: AgentConfig) => machineClient(agent, agent.scopes, ['client_credentials', TOKEN_EXCHANGE_GRANT]);
 
 export function staticClients(config: Config): ClientMetadata[] {
   return [
     ...config.apps.map((app) => appClient(app, config)),
     // A disabled agent is not registered at all: it cannot authenticate (invalid_client).
     ...config.agents.filter((agent) => !agent.disabled).map(agentClient),
-    ...config.admin.clients.map((client) => machineClient(client, [ADMIN_SCOPE])),
+    ...config.admin.clients.map((client) => machineClient(client, [ADMIN_SCOPE], ['client_credentials'])),
   ];
 }

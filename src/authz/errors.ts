@@ -12,4 +12,6 @@ export class TemporarilyUnavailable extends errors.OIDCProviderError {
   }
 }
 
-export const { InvalidGrant, InvalidScope, InvalidTarget, InvalidRequest, InvalidClient } = errors;
+export const {
+  InvalidGrant, InvalidScope, InvalidTarget, InvalidRequest, InvalidClient, InvalidDpopProof, UnauthorizedClient, CustomOIDCProviderError,
+} = errors;

@@ -70,6 +70,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     cookies: { keys: [...deps.cookieKeys] },
     pkce: { required: () => true },
     responseTypes: ['code'],
+    // oidc-provider drops authorization parameters it does not know; the login interaction
+    // picks the IdP from `idp_hint` (README "Signing people in").
+    extraParams: ['idp_hint'],
     scopes: [...OIDC_SCOPES, ...resourceScopes, ...(config.admin.clients.length > 0 ? [ADMIN_SCOPE] : [])],
     // acr/amr/auth_time ride on the openid scope so every ID token carries how and when the
     // person signed in (DESIGN.md core flow step 2); oidc-provider drops acr unless acrValues
@@ -114,6 +117,8 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
           throw new InvalidRequest('client is not authorized to revoke the presented token');
         },
       },
+      // RFC 9449 proofs: validated for every grant, the token exchange binds agent tokens to them.
+      dPoP: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {

@@ -61,7 +61,7 @@ export interface SignInResult {
  */
 export async function signIn(
   issuer: string,
-  options: { clientId: string; redirectUri: string; email: string; scope?: string; prompt?: string; resource?: string },
+  options: { clientId: string; redirectUri: string; email: string; scope?: string; prompt?: string; resource?: string; groups?: string },
   browser: Browser = createBrowser(),
 ): Promise<SignInResult> {
   const { verifier, challenge } = pkcePair();
@@ -90,7 +90,7 @@ export async function signIn(
     const next = await browser.get(hop.location);
     if (next.status === 200 && next.body.includes('name="email"')) {
       const action = /action="([^"]+)"/.exec(next.body)?.[1] ?? '';
-      hop = await browser.postForm(new URL(action.replace(/&amp;/g, '&'), hop.location).href, { email: options.email, name: 'Test Person' });
+      hop = await browser.postForm(new URL(action.replace(/&amp;/g, '&'), hop.location).href, { email: options.email, name: 'Test Person', ...(options.groups ? { groups: options.groups } : {}) });
     } else {
       hop = next;
     }

@@ -1,0 +1,200 @@
+// The token-exchange grant (RFC 8693), registered on oidc-provider's token endpoint, which has
+// already parsed the form, rejected duplicate parameters (except audience/resource, which may
+// repeat, §2.1) and authenticated the agent (private_key_jwt, client_secret_basic/post).
+// The handler is an ordered list of small named steps (STYLE.md), each refusing with the exact
+// RFC error: the agent must be an agent; the parameters must make sense; a DPoP proof, if sent,
+// must be valid and fresh; the audience is exactly one; the subject token is what it is
+// (person's or agent's — decided by the token, not the request); an actor token must name the
+// same agent; then the policy decides and the result is minted, audited, and answered.
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+
+import { checkDpopReplay, CustomOIDCProviderError, InvalidDpopProof, InvalidRequest, InvalidTarget, validateDpop } from '../authz/index.ts';
+import type { AccessTokenVerifier, DpopProof } from '../authz/index.ts';
+import type { AgentConfig, Config } from '../config/index.ts';
+import type { KeyRing } from '../keys/index.ts';
+import type { Policy } from '../policy/index.ts';
+import type { SessionService } from '../session/index.ts';
+import { actorTokenIdentifies, TOKEN_TYPE } from './actor-token.ts';
+import type { AuditLog } from './audit.ts';
+import { resolveSubjectToken, SubjectTokenError } from './subject-token.ts';
+import type { SubjectToken } from './subject-token.ts';
+import { actFromChain, createAgentTokenSigner } from './tokens.ts';
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+export const parameters = [
+  'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
+  'requested_token_type', 'audience', 'resource', 'scope',
+] as const;
+
+/** §2.1: audience and resource may appear more than once. */
+export const allowedDuplicateParameters = ['audience', 'resource'] as const;
+
+export interface TokenExchangeDeps {
+  config: Config;
+  provider: Provider;
+  policy: Policy;
+  sessions: SessionService;
+  accessTokens: AccessTokenVerifier;
+  keyRing: KeyRing;
+  audit: AuditLog;
+  fetch: typeof fetch;
+  /** Seconds since the epoch. */
+  now?: () => number;
+}
+
+interface Exchange {
+  agent: AgentConfig;
+  dpop?: DpopProof;
+  audience?: string;
+  scopes?: string[];
+  subject?: SubjectToken;
+}
+
+const list = (value: unknown): string[] =>
+  (Array.isArray(value) ? value : value === undefined ? [] : [value]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+
+const refuse = (error: string, description: string) => new CustomOIDCProviderError(error, description);
+
+export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaContextWithOIDC) => Promise<void> {
+  const { config, policy, audit } = deps;
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  const agents = new Map(config.agents.map((a) => [a.clientId, a]));
+  const apps = new Set(config.apps.map((a) => a.clientId));
+  const signer = createAgentTokenSigner(config.issuer, deps.keyRing);
+
+  function requireAgent(ctx: KoaContextWithOIDC): AgentConfig {
+    const clientId = ctx.oidc.client!.clientId;
+    const agent = agents.get(clientId);
+    if (!agent) throw refuse('unauthorized_client', `client "${clientId}" is not a registered agent; only agents exchange tokens`);
+    return agent;
+  }
+
+  function validateParameters(ctx: KoaContextWithOIDC): void {
+    const p = ctx.oidc.params as Record<string, unknown>;
+    if (typeof p.subject_token !== 'string' || !p.subject_token) throw new InvalidRequest("missing required parameter 'subject_token'");
+    if (p.subject_token_type !== TOKEN_TYPE.accessToken) {
+      throw new InvalidRequest(p.subject_token_type ? `unsupported subject_token_type (use ${TOKEN_TYPE.accessToken})` : "missing required parameter 'subject_token_type'");
+    }
+    if (p.requested_token_type !== undefined && p.requested_token_type !== TOKEN_TYPE.accessToken) {
+      throw new InvalidRequest(`unsupported requested_token_type (this gateway issues ${TOKEN_TYPE.accessToken})`);
+    }
+    if ((p.actor_token === undefined) !== (p.actor_token_type === undefined)) {
+      throw new InvalidRequest('actor_token and actor_token_type go together');
+    }
+  }
+
+  async function checkDpop(ctx: KoaContextWithOIDC, exchange: Exchange): Promise<void> {
+    const proof = await validateDpop(ctx);
+    if (proof) {
+      await checkDpopReplay(ctx, proof, exchange.agent.clientId, InvalidDpopProof);
+      exchange.dpop = proof;
+    }
+  }
+
+  function resolveAudience(ctx: KoaContextWithOIDC, exchange: Exchange): void {
+    const p = ctx.oidc.params as Record<string, unknown>;
+    const audiences = [...new Set(list(p.audience))];
+    const resources = [...new Set(list(p.resource))];
+    if (audiences.length > 0 && resources.length > 0 && (audiences.length !== 1 || resources.length !== 1 || audiences[0] !== resources[0])) {
+      throw new InvalidTarget('resource and audience must name the same single target');
+    }
+    const targets = audiences.length > 0 ? audiences : resources;
+    if (targets.length > 1) throw new InvalidTarget(`a token has exactly one audience; ${targets.length} were requested`);
+    if (targets[0] !== undefined) exchange.audience = targets[0];
+    if (typeof p.scope === 'string') exchange.scopes = p.scope.split(' ').filter(Boolean);
+  }
+
+  async function resolveSubject(ctx: KoaContextWithOIDC, exchange: Exchange): Promise<void> {
+    try {
+      exchange.subject = await resolveSubjectToken(String(ctx.oidc.params!.subject_token), {
+        provider: deps.provider, accessTokens: deps.accessTokens, sessions: deps.sessions, apps,
+      });
+    } catch (error) {
+      if (error instanceof SubjectTokenError) throw refuse('invalid_grant', error.message);
+      throw error;
+    }
+  }
+
+  async function checkActor(ctx: KoaContextWithOIDC, exchange: Exchange): Promise<void> {
+    const p = ctx.oidc.params as Record<string, unknown>;
+    if (p.actor_token === undefined) return;
+    const ok = await actorTokenIdentifies(exchange.agent, String(p.actor_token), String(p.actor_token_type), {
+      issuer: config.issuer, accessTokens: deps.accessTokens, fetch: deps.fetch,
+    });
+    if (!ok) throw new InvalidRequest(`actor_token does not identify the authenticated agent "${exchange.agent.clientId}"`);
+  }
+
+  return async function tokenExchange(ctx) {
+    const exchange: Exchange = { agent: requireAgent(ctx) };
+    validateParameters(ctx);
+    await checkDpop(ctx, exchange);
+    resolveAudience(ctx, exchange);
+    await resolveSubject(ctx, exchange);
+    await checkActor(ctx, exchange);
+
+    const subject = exchange.subject!;
+    const t = now();
+    const decision = policy.decide({
+      identity: subject.session.identity,
+      roles: subject.session.roles,
+      agent: exchange.agent.clientId,
+      ...(exchange.scopes !== undefined ? { scopes: exchange.scopes } : {}),
+      ...(exchange.audience !== undefined ? { audience: exchange.audience } : {}),
+      subjectToken: { scopes: subject.scopes, actors: subject.actors, expiresAt: subject.expiresAt },
+      sessionExpiresAt: subject.session.expiresAt,
+      dpop: Boolean(exchange.dpop),
+      now: t,
+    });
+    const base = {
+      time: t, sub: subject.session.accountId, agent: exchange.agent.clientId,
+      actors: decision.outcome === 'grant' ? decision.actors : [exchange.agent.clientId, ...subject.actors],
+      requested: decision.trace.scopes?.requested ?? exchange.scopes ?? [],
+      sid: subject.session.sid,
+    };
+
+    if (decision.outcome !== 'grant') {
+      await audit.record({
+        ...base, event: 'token.exchange_refused', granted: [], outcome: decision.outcome, error: decision.error,
+        ...(decision.trace.audience ? { audience: decision.trace.audience.id } : {}),
+        reasons: [decision.description],
+      });
+      if (decision.outcome === 'deny') throw refuse(decision.error, decision.description);
+      // RFC 9470 §3: tell the client what sign-in would satisfy the request.
+      ctx.status = 400;
+      ctx.body = {
+        error: decision.error,
+        error_description: decision.description,
+        ...(decision.acrValues ? { acr_values: decision.acrValues.join(' ') } : {}),
+        ...(decision.maxAge !== undefined ? { max_age: decision.maxAge } : {}),
+      };
+      return;
+    }
+
+    const { identity } = subject.session;
+    const { token, jti } = await signer.sign({
+      sub: subject.session.accountId,
+      aud: decision.audience,
+      client_id: exchange.agent.clientId,
+      scope: decision.scopes.join(' '),
+      act: actFromChain(decision.actors)!,
+      sid: subject.session.sid,
+      ...(identity.acr ? { acr: identity.acr } : {}),
+      auth_time: identity.authTime,
+      roles: decision.roles,
+      ...(exchange.dpop ? { cnf: { jkt: exchange.dpop.thumbprint } } : {}),
+    }, decision.ttl, t);
+    await audit.record({
+      ...base, event: 'token.exchanged', granted: decision.scopes, outcome: 'grant', audience: decision.audience,
+      reasons: decision.trace.scopes?.excluded.map((e) => e.reason) ?? [], jti,
+    });
+    ctx.body = {
+      access_token: token,
+      issued_token_type: TOKEN_TYPE.accessToken,
+      token_type: exchange.dpop ? 'DPoP' : 'Bearer',
+      expires_in: decision.ttl,
+      scope: decision.scopes.join(' '),
+    };
+  };
+}

@@ -1,0 +1,77 @@
+// What a subject token IS (RFC 8693 §2.1, issue 5 item 2): route by the token, never by which
+// parameters came with it. A token carrying `act` is an agent's token (re-delegation) whatever
+// the request says; one without is a person's token issued to an app. Only the gateway's own
+// access tokens qualify — JWTs it signed (typ at+jwt, pinned algorithms and issuer) or opaque
+// tokens it stored — and only while their enterprise session lives.
+import type Provider from 'oidc-provider';
+
+import type { AccessTokenVerifier } from '../authz/index.ts';
+import type { EnterpriseSession, SessionService } from '../session/index.ts';
+import { chainFromAct } from './tokens.ts';
+
+export interface SubjectToken {
+  kind: 'user' | 'agent';
+  session: EnterpriseSession;
+  scopes: string[];
+  /** Actors of the subject token, newest first (empty for a person's token). */
+  actors: string[];
+  /** Seconds since the epoch. */
+  expiresAt: number;
+  /** The client the subject token was issued to. */
+  clientId: string;
+}
+
+export class SubjectTokenError extends Error {
+  readonly error = 'invalid_grant';
+}
+
+export interface SubjectTokenDeps {
+  provider: Provider;
+  accessTokens: AccessTokenVerifier;
+  sessions: SessionService;
+  apps: ReadonlySet<string>;
+}
+
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
+export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps): Promise<SubjectToken> {
+  const fail = (message: string) => new SubjectTokenError(message);
+  let sid: string | undefined;
+  let sub: string | undefined;
+  let partial: Omit<SubjectToken, 'session'>;
+
+  if (JWT_SHAPE.test(value)) {
+    const claims = await deps.accessTokens.verify(value);
+    if (!claims) {
+      throw fail('the subject token is not a valid access token of this gateway (expired, altered, from another issuer, or not an access token)');
+    }
+    if (await deps.accessTokens.isRevoked(claims)) throw fail('the subject token has been revoked');
+    sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+    sub = claims.sub;
+    const scopes = (claims.scope ?? '').split(' ').filter(Boolean);
+    if (claims.act !== undefined) {
+      const actors = chainFromAct(claims.act);
+      if (!actors || actors[0] !== claims.client_id) throw fail('the subject token has a malformed actor chain');
+      partial = { kind: 'agent', scopes, actors, expiresAt: claims.exp, clientId: claims.client_id };
+    } else {
+      if (!deps.apps.has(claims.client_id)) throw fail('the subject token was not issued to a person through an app');
+      partial = { kind: 'user', scopes, actors: [], expiresAt: claims.exp, clientId: claims.client_id };
+    }
+  } else {
+    const token = await deps.provider.AccessToken.find(value);
+    if (!token || !token.isValid) throw fail('the subject token is unknown, expired or revoked');
+    if (!token.clientId || !deps.apps.has(token.clientId)) throw fail('the subject token was not issued to a person through an app');
+    sid = token.grantId ? await deps.sessions.sidForGrant(token.grantId) : undefined;
+    sub = token.accountId;
+    partial = {
+      kind: 'user', scopes: (token.scope ?? '').split(' ').filter(Boolean), actors: [],
+      expiresAt: token.exp ?? 0, clientId: token.clientId,
+    };
+  }
+
+  if (!sid) throw fail('the subject token is not bound to an enterprise session');
+  const session = await deps.sessions.get(sid);
+  if (!session) throw fail('the enterprise session of the subject token has ended');
+  if (session.accountId !== sub) throw fail('the subject token does not belong to its session');
+  return { ...partial, session };
+}

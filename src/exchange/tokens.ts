@@ -1,0 +1,68 @@
+// Agent access tokens (RFC 9068 JWTs) the exchange mints, and the `act` chain (RFC 8693 §4.1):
+// the outermost `act` is the current agent, earlier actors are nested inside it.
+import { randomBytes } from 'node:crypto';
+
+import { SignJWT, importJWK } from 'jose';
+
+import type { KeyRing } from '../keys/index.ts';
+
+export interface ActClaim {
+  sub: string;
+  act?: ActClaim;
+}
+
+/** ['b', 'a'] (newest first) → { sub: 'b', act: { sub: 'a' } }. */
+export function actFromChain(chain: readonly string[]): ActClaim | undefined {
+  let act: ActClaim | undefined;
+  for (let i = chain.length - 1; i >= 0; i -= 1) act = { sub: chain[i]!, ...(act ? { act } : {}) };
+  return act;
+}
+
+/** The inverse: the actors of a token, newest first; undefined when `act` is malformed. */
+export function chainFromAct(act: unknown, maxDepth = 16): string[] | undefined {
+  const chain: string[] = [];
+  let node = act;
+  while (node !== undefined) {
+    if (typeof node !== 'object' || node === null || typeof (node as ActClaim).sub !== 'string' || chain.length >= maxDepth) return undefined;
+    chain.push((node as ActClaim).sub);
+    node = (node as ActClaim).act;
+  }
+  return chain;
+}
+
+export interface AgentTokenClaims {
+  sub: string;
+  aud: string;
+  client_id: string;
+  scope: string;
+  act: ActClaim;
+  sid: string;
+  acr?: string;
+  auth_time: number;
+  roles: string[];
+  cnf?: { jkt: string };
+}
+
+export interface AgentTokenSigner {
+  /** Signs an agent token; returns it with its jti and exp. */
+  sign(claims: AgentTokenClaims, ttl: number, now: number): Promise<{ token: string; jti: string; exp: number }>;
+}
+
+export function createAgentTokenSigner(issuer: string, keyRing: KeyRing): AgentTokenSigner {
+  // Imported once: key import per request would cost more than the signature.
+  const { signingKey } = keyRing;
+  const key = importJWK(signingKey, signingKey.alg);
+  return {
+    async sign(claims, ttl, now) {
+      const jti = randomBytes(18).toString('base64url');
+      const exp = now + ttl;
+      const token = await new SignJWT({ ...claims, jti })
+        .setProtectedHeader({ alg: signingKey.alg, typ: 'at+jwt', kid: signingKey.kid })
+        .setIssuer(issuer)
+        .setIssuedAt(now)
+        .setExpirationTime(exp)
+        .sign(await key);
+      return { token, jti, exp };
+    },
+  };
+}
