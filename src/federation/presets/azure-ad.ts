@@ -3,7 +3,7 @@
 // must list the tenants they admit; the token's issuer is bound to its own `tid` (openid-client
 // does this for login.microsoftonline.com) and the tid must be on the list. Groups arrive as object
 // ids; when a person has too many for a token (group overage) they are read from Microsoft Graph.
-// App roles are exposed as groups `app-role:<value>`. If groups cannot be established, the
+// App roles are exposed as groups `app-role:<value>` and as attributes.app_roles. If groups cannot be established, the
 // identity says `groupsComplete: false` and group-based grants do not apply (fail closed).
 import type { IdentityProviderConfig } from '../../config/index.ts';
 import type { IdentityGroup } from '../../identity/index.ts';
@@ -84,7 +84,9 @@ export const azureAdPreset: OidcPreset<AzureAd> = {
       ...(email ? { email } : {}),
       groups: [...toGroups(config, groupIds, names), ...appRoles],
       groupsComplete,
-      attributes: { tid, oid, ...(upn ? { upn } : {}) },
+      // App roles also as an attribute: the `roles` claim is always complete, so CEL mappings on
+      // attributes.app_roles keep working when group overage could not be resolved.
+      attributes: { tid, oid, ...(upn ? { upn } : {}), ...(appRoles.length > 0 ? { app_roles: appRoles.map((r) => r.name!) } : {}) },
     };
   },
 
