@@ -39,14 +39,18 @@ export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps)
   let sid: string | undefined;
   let sub: string | undefined;
   let partial: Omit<SubjectToken, 'session'>;
+  let preloaded: EnterpriseSession | undefined;
 
   if (JWT_SHAPE.test(value)) {
     const claims = await deps.accessTokens.verify(value);
     if (!claims) {
       throw fail('the subject token is not a valid access token of this gateway (expired, altered, from another issuer, or not an access token)');
     }
-    if (await deps.accessTokens.isRevoked(claims)) throw fail('the subject token has been revoked');
     sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+    // Revocation and session look-ups together: one pipelined round trip to Redis.
+    const [revoked, live] = await Promise.all([deps.accessTokens.isRevoked(claims), sid ? deps.sessions.get(sid) : undefined]);
+    if (revoked) throw fail('the subject token has been revoked');
+    preloaded = live;
     sub = claims.sub;
     const scopes = (claims.scope ?? '').split(' ').filter(Boolean);
     if (claims.act !== undefined) {
@@ -70,7 +74,7 @@ export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps)
   }
 
   if (!sid) throw fail('the subject token is not bound to an enterprise session');
-  const session = await deps.sessions.get(sid);
+  const session = preloaded ?? await deps.sessions.get(sid);
   if (!session) throw fail('the enterprise session of the subject token has ended');
   if (session.accountId !== sub) throw fail('the subject token does not belong to its session');
   return { ...partial, session };

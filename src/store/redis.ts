@@ -49,11 +49,14 @@ export function createRedisClient(config: RedisStoreConfig): Client {
     // Reconnect forever, backing off to 1 s, so the gateway heals when Redis returns.
     retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
     lazyConnect: false,
+    // Commands issued in the same tick share one write (the exchange's look-ups run concurrently).
+    enableAutoPipelining: true,
   };
   if (config.cluster) {
     const { nodes, password, username, tls } = config.cluster;
     const options: ClusterOptions = {
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 50, 1000),
       redisOptions: { ...base, password, username, ...(tls ? { tls: {} } : {}) },
     };
