@@ -20,6 +20,11 @@ export interface AccessTokenClaims extends JWTPayload {
   scope?: string;
   sid?: string;
   cnf?: { jkt?: string };
+  /** Agent tokens: RFC 8693 §4.1 actor chain, the roles used, how the person signed in. */
+  act?: unknown;
+  roles?: string[];
+  acr?: string;
+  auth_time?: number;
 }
 
 export interface AccessTokenVerifier {

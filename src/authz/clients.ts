@@ -60,8 +60,8 @@ export const agentClient = (agent: AgentConfig) => machineClient(agent, agent.sc
 export function staticClients(config: Config): ClientMetadata[] {
   return [
     ...config.apps.map((app) => appClient(app, config)),
-    // A disabled agent is not registered at all: it cannot authenticate (invalid_client).
-    ...config.agents.filter((agent) => !agent.disabled).map(agentClient),
+    // A disabled agent still authenticates, so it learns why it is refused (unauthorized_client).
+    ...config.agents.map(agentClient),
     ...config.admin.clients.map((client) => machineClient(client, [ADMIN_SCOPE], ['client_credentials'])),
   ];
 }

@@ -32,6 +32,8 @@ export interface InteractionDeps {
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+/** An acr or amr value claimed at the development login: printable ASCII, no spaces. */
+const AUTH_VALUE = /^[\x21-\x7E]{1,100}$/;
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
@@ -182,6 +184,12 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
     const name = typeof body.name === 'string' ? body.name.trim().slice(0, 200) : '';
     const groups = typeof body.groups === 'string' ? body.groups.split(',').map((g) => g.trim()).filter(Boolean).slice(0, 50) : [];
+    // How the person signed in, as the tester claims it (default acr "dev", amr ["pwd"]): lets
+    // step-up rules (RFC 9470 acr/amr) be exercised without an IdP. This route exists only with
+    // devLogin, which production mode refuses; federated sign-ins take acr/amr from the IdP.
+    const acr = typeof body.acr === 'string' && AUTH_VALUE.test(body.acr.trim()) ? body.acr.trim() : 'dev';
+    const claimedAmr = typeof body.amr === 'string' ? body.amr.split(',').map((m) => m.trim()).filter((m) => AUTH_VALUE.test(m)).slice(0, 10) : [];
+    const amr = claimedAmr.length > 0 ? claimedAmr : ['pwd'];
     if (!EMAIL.test(email)) {
       res.status(400).type('html').send(devLoginForm(base, uid, '', email, 'Enter an email address.'));
       return;
@@ -190,12 +198,12 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const identity = {
       idp: 'dev', subject: email, email, emailVerified: false, name: name || email,
       groups: groups.map((id) => ({ idp: 'dev', id, name: id })), groupsComplete: true,
-      amr: ['pwd'], acr: 'dev', authTime: now, attributes: {},
+      amr, acr, authTime: now, attributes: {},
     };
     const session = await sessions.create({ identity, roles: policy.resolveRoles(identity).roles });
     res.append('Set-Cookie', sessionCookie(session));
     await provider.interactionFinished(req, res, {
-      login: { accountId: accountIdOf(identity), amr: ['pwd'], acr: 'dev', ts: now, remember: false },
+      login: { accountId: accountIdOf(identity), amr, acr, ts: now, remember: false },
     }, { mergeWithLastSubmission: false });
   }));
 
@@ -218,6 +226,8 @@ ${problem ? `<p role="alert">${escapeHtml(problem)}</p>` : ''}
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="${escapeHtml(email)}">
 <label for="name">Name</label><input id="name" name="name" autocomplete="name">
 <label for="groups">Groups (comma-separated, for role mappings with idp: dev)</label><input id="groups" name="groups">
+<label for="acr">acr (optional, default dev; for step-up rules)</label><input id="acr" name="acr">
+<label for="amr">amr (comma-separated, optional, default pwd)</label><input id="amr" name="amr">
 <button type="submit">Sign in</button>
 </form>
 <p><a href="${escapeHtml(`${base}/interaction/${encodeURIComponent(uid)}/abort`)}">Cancel</a></p>`);

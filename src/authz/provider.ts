@@ -11,7 +11,7 @@ import type { Logger, Metrics } from '../ops/index.ts';
 import type { CookieSigner, EnterpriseSession, SessionService } from '../session/index.ts';
 import { SESSION_COOKIE } from '../session/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
-import { InvalidRequest } from './errors.ts';
+import { InvalidRequest, UnauthorizedClient } from './errors.ts';
 import { ADMIN_SCOPE, OIDC_SCOPES, staticClients } from './clients.ts';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../pages/index.ts';
 import { createResourceIndicators } from './resource-servers.ts';
@@ -143,6 +143,8 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
       AuthorizationCode: config.tokens.authorizationCodeTtl,
       ClientCredentials: (ctx, token) => {
         const agent = token.clientId ? agentsById.get(token.clientId) : undefined;
+        // Last guard for a disabled agent asking without a resource (no resource check ran).
+        if (agent?.disabled) throw new UnauthorizedClient(`agent "${agent.clientId}" is disabled`);
         const ttl = clientCredentialsTtl(ctx, token);
         return Math.floor(agent ? Math.min(ttl, agent.maxTokenTtl) : ttl);
       },
@@ -184,7 +186,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  provider.use(createStructuredTokenMiddleware(deps.accessTokens));
+  provider.use(createStructuredTokenMiddleware(deps.accessTokens, {
+    disabledAgents: new Set(config.agents.filter((agent) => agent.disabled).map((agent) => agent.clientId)),
+  }));
   provider.use(async (ctx, next) => {
     await next();
     // RP-initiated logout confirmed: end the enterprise session too (and maybe the IdP's).

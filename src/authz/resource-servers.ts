@@ -7,7 +7,7 @@ import type { KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 import type { Config } from '../config/index.ts';
 import type { KeyRing } from '../keys/index.ts';
 import { ADMIN_SCOPE, adminAudience } from './clients.ts';
-import { InvalidScope, InvalidTarget } from './errors.ts';
+import { InvalidScope, InvalidTarget, UnauthorizedClient } from './errors.ts';
 
 const ADMIN_TOKEN_TTL = 300;
 
@@ -59,6 +59,7 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
       const agent = agents.get(client.clientId);
       const allowed = agent?.audiences ?? apps.get(client.clientId)?.audiences ?? [];
       if (!res) throw new InvalidTarget(`unknown resource "${resource}"`);
+      if (agent?.disabled) throw new UnauthorizedClient(`agent "${agent.clientId}" is disabled`);
       if (!allowed.includes(resource)) {
         throw new InvalidTarget(`client "${client.clientId}" may not request tokens for "${resource}"`);
       }

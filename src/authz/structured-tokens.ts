@@ -12,7 +12,19 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { StoreUnavailableError } from '../store/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
 
-export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier) {
+/** Actors of an `act` claim, newest first (RFC 8693 §4.1); bounded so a hostile nesting is cheap. */
+function actors(act: unknown): string[] {
+  const chain: string[] = [];
+  let node = act as { sub?: unknown; act?: unknown } | undefined;
+  while (node && typeof node === 'object' && typeof node.sub === 'string' && chain.length < 16) {
+    chain.push(node.sub);
+    node = node.act as typeof node;
+  }
+  return chain;
+}
+
+export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, options: { disabledAgents?: ReadonlySet<string> } = {}) {
+  const disabled = options.disabledAgents ?? new Set<string>();
   async function introspect(ctx: KoaContextWithOIDC, token: string): Promise<void> {
     const claims = await tokens.verify(token);
     const caller = ctx.oidc.client;
@@ -23,6 +35,9 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier) {
     // introspect its own tokens.
     if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
     if (await tokens.isRevoked(claims)) return;
+    // A disabled agent's tokens, and every token it is an actor of, are dead.
+    const chain = actors(claims.act);
+    if (disabled.has(claims.client_id) || chain.some((actor) => disabled.has(actor))) return;
     ctx.body = {
       active: true,
       iss: claims.iss,
@@ -36,6 +51,11 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier) {
       sid: claims.sid,
       token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
       cnf: claims.cnf,
+      // Agent tokens (token exchange): who acts, how deep, and for whom.
+      ...(claims.act !== undefined ? { act: claims.act, delegation_depth: chain.length } : {}),
+      ...(claims.roles !== undefined ? { roles: claims.roles } : {}),
+      ...(claims.acr !== undefined ? { acr: claims.acr } : {}),
+      ...(claims.auth_time !== undefined ? { auth_time: claims.auth_time } : {}),
     };
   }
 
