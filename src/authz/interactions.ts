@@ -12,7 +12,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import type Provider from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
-import type { Federation } from '../federation/index.ts';
+import type { Connector, Federation } from '../federation/index.ts';
 import { FederationError } from '../federation/index.ts';
 import type { Logger } from '../ops/index.ts';
 import { escapeHtml, page, renderPickerPage, renderSignInFailedPage } from '../pages/index.ts';
@@ -94,8 +94,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     }));
   }
 
-  function failed(req: Request, res: Response, error: FederationError): void {
-    logger.warn({ event: 'federation.login_failed', reqId: req.id, errorCode: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
+  function failed(req: Request, res: Response, error: FederationError, idp?: string): void {
+    logger.warn({ event: 'federation.login_failed', reqId: req.id, ...(idp ? { idp } : {}), errorCode: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
     res.status(error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : 400).type('html').set('Cache-Control', 'no-store')
       .send(renderSignInFailedPage({ message: error.message, correlationId: req.id }));
   }
@@ -104,14 +104,15 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const { uid, prompt, params } = await provider.interactionDetails(req, res);
     if (prompt.name === 'consent') return approveConsent(req, res);
     const connectors = federation.connectors;
+    let chosen: Connector | undefined;
     try {
       const hinted = typeof params.idp_hint === 'string' ? connectors.get(params.idp_hint) : undefined;
       const discovered = federation.discover(typeof params.login_hint === 'string' ? params.login_hint : undefined);
       const only = connectors.size === 1 && !config.devLogin.enabled ? [...connectors.values()][0] : undefined;
-      const chosen = hinted ?? discovered ?? only;
+      chosen = hinted ?? discovered ?? only;
       if (chosen) return await federate(req, res, uid, chosen.id, params);
     } catch (error) {
-      if (error instanceof FederationError) return failed(req, res, error);
+      if (error instanceof FederationError) return failed(req, res, error, chosen?.id);
       throw error;
     }
     if (connectors.size === 0 && config.devLogin.enabled) {
@@ -142,7 +143,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     try {
       await federate(req, res, uid, connector.id, { ...params, ...(email && EMAIL.test(email) ? { login_hint: email } : {}) });
     } catch (error) {
-      if (error instanceof FederationError) return failed(req, res, error);
+      if (error instanceof FederationError) return failed(req, res, error, connector.id);
       throw error;
     }
   }));

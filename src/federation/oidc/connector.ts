@@ -3,8 +3,9 @@
 // transaction, full ID-token validation by openid-client (iss, aud, azp, exp, iat, nonce, alg from
 // discovery), RFC 9207 `iss` checked when the IdP advertises it, and a redirect URI per IdP so a
 // response can only complete the IdP it was meant for (mix-up defence, RFC 9700 §4.4).
-// Discovery and the JWKS are cached on the Configuration; openid-client refetches the JWKS on an
-// unknown `kid`. Discovery is retried on failure and refreshed daily.
+// ID-token signatures are verified against the JWKS (openid-client's non-repudiation checks);
+// discovery and the JWKS are cached on the Configuration, the JWKS refetched on an unknown `kid`.
+// Discovery is retried on failure and refreshed daily.
 import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeJwt, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 
@@ -41,16 +42,27 @@ export function describeFailure(idp: string, error: unknown): FederationError {
     return new FederationError('ERR_FEDERATION_IDP_ERROR',
       `the identity provider "${idp}" refused the token request: ${error.error}${error.error_description ? ` (${error.error_description})` : ''}`);
   }
-  const e = error as { code?: string; message?: string; name?: string; cause?: { claim?: string; code?: string } };
+  // openid-client wraps the check that failed (oauth4webapi's error, whose `cause` names the
+  // claim, header or expected values) in a ClientError with a generic message ("invalid response
+  // encountered"): describe, and log, the wrapped one.
+  const inner = error instanceof client.ClientError && error.cause instanceof Error ? error.cause : error;
+  const e = inner as { code?: string; message?: string; name?: string; cause?: { claim?: string; code?: string; header?: { alg?: unknown }; expected?: unknown } };
+  const code = (error as { code?: string }).code ?? e.code;
   const message = e.message ?? String(error);
-  switch (e.code) {
+  switch (code) {
     case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
       return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the ID token from "${idp}" failed validation: unexpected ${e.cause?.claim ?? 'claim'}`, message, { cause: error });
     case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
-      return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the ID token from "${idp}" failed validation: ${/exp/.test(message) ? 'it has expired' : 'its time claims are not valid now'}`, message, { cause: error });
+      return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the ID token from "${idp}" failed validation: ${e.cause?.claim === 'exp' ? 'it has expired' : 'its time claims are not valid now'}`, message, { cause: error });
     case 'OAUTH_INVALID_RESPONSE':
       if (message.includes('"state"')) return new FederationError('ERR_FEDERATION_STATE', 'this sign-in response does not belong to the sign-in in progress; start again from the application', message, { cause: error });
       if (message.includes('"iss"')) return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the response claims to come from a different issuer than "${idp}" (mix-up defence, RFC 9207)`, message, { cause: error });
+      if (message.includes('"alg"')) {
+        const expected = [e.cause?.expected ?? []].flat().map(String).join(', ');
+        return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID',
+          `the ID token from "${idp}" is signed with an algorithm it does not publish ("${String(e.cause?.header?.alg)}"; expected ${expected || 'RS256'})`, message, { cause: error });
+      }
+      if (/signature/i.test(message)) return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the ID token from "${idp}" is not signed by one of its published keys`, message, { cause: error });
       return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the identity provider "${idp}" sent an invalid response`, message, { cause: error });
     case 'OAUTH_KEY_SELECTION_FAILED':
     case 'OAUTH_JWS_SIGNATURE_VERIFICATION_FAILED':
@@ -74,6 +86,10 @@ export function createOidcConnector(config: IdentityProviderConfig, deps: Connec
   const preset = presetFor(config);
   const context: PresetContext = { fetch: deps.fetch, now: deps.now, logger: deps.logger };
   const discoveryUrl = preset.discoveryUrl(config);
+  // The document openid-client fetches (OIDC Discovery 1.0 §4), named when it cannot be read.
+  const discoveryDocument = discoveryUrl.pathname.includes('/.well-known/')
+    ? discoveryUrl
+    : new URL(`${discoveryUrl.pathname.replace(/\/$/, '')}/.well-known/openid-configuration${discoveryUrl.search}`, discoveryUrl);
   const insecure = deps.allowInsecureLoopback && discoveryUrl.protocol === 'http:' && LOOPBACK.has(discoveryUrl.hostname);
   const fetchForClient: client.CustomFetch = (url, options) => deps.fetch(url, options as RequestInit);
   let discovered: { at: number; config: Promise<client.Configuration> } | undefined;
@@ -91,6 +107,12 @@ export function createOidcConnector(config: IdentityProviderConfig, deps: Connec
         [client.customFetch]: fetchForClient,
         timeout: 10,
         ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+      }).then((server) => {
+        // openid-client does not verify an ID token's signature by default (OIDC Core §3.1.3.7
+        // step 6 lets TLS stand in for it); we do, against the IdP's JWKS, so a token the IdP did
+        // not sign is refused even if something between us and its token endpoint forged it.
+        client.enableNonRepudiationChecks(server);
+        return server;
       });
       discovered = { at: deps.now(), config: pending };
       // A failed discovery is not cached: the next sign-in tries again.
@@ -214,7 +236,7 @@ export function createOidcConnector(config: IdentityProviderConfig, deps: Connec
       try {
         server = await configuration();
       } catch (error) {
-        return [{ name: 'discovery', ok: false, message: `${(error as Error).message} (${discoveryUrl.href})` }];
+        return [{ name: 'discovery', ok: false, message: `${(error as Error).message} (${discoveryDocument.href})` }];
       }
       const metadata = server.serverMetadata();
       checks.push({ name: 'discovery', ok: true, message: `issuer ${metadata.issuer}` });

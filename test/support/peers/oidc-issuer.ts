@@ -7,14 +7,18 @@
 // - both client_secret_basic and client_secret_post accepted whatever the registration says, as
 //   the vendors do (oidc-provider itself only accepts the registered method);
 // - OpenID Connect Back-Channel Logout 1.0: logout tokens signed with the issuer's own key, sent
-//   by oidc-provider at RP-initiated logout or on demand by a test (`backchannelLogout()`).
+//   by oidc-provider at RP-initiated logout or on demand by a test (`backchannelLogout()`);
+// - tampering for attack tests (`tamperingOf(peer)`): the next token response's ID token
+//   re-signed with altered claims (own key, a foreign key under the same kid, alg "none", or
+//   HS256 keyed by the client secret), the next authorization response's parameters altered —
+//   both around oidc-provider's responses, which stay untouched.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
-import { SignJWT, base64url, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import type { CryptoKey, JWK } from 'jose';
+import { SignJWT, base64url, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import Provider, { interactionPolicy } from 'oidc-provider';
 import type { Adapter, AdapterPayload, ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
@@ -120,7 +124,38 @@ export interface OidcPeerHandle<U extends PeerUser> {
   readonly logoutDeliveries: readonly LogoutDelivery[];
 }
 
-export interface OidcIssuer<U extends PeerUser> extends OidcPeerHandle<U> {
+/**
+ * How a tampered ID token is signed:
+ * - 'peer': the issuer's own key (same kid) — a validly signed token with wrong claims;
+ * - 'foreign-key': a freshly generated RSA key, announced under the issuer's kid;
+ * - 'none': unsigned (`alg: none`, empty signature);
+ * - 'hs256-with-client-secret': HS256 keyed by the client's secret (algorithm confusion).
+ */
+export type TamperedSigning = 'peer' | 'foreign-key' | 'none' | 'hs256-with-client-secret';
+
+/** Attack tests: alter what the issuer answers, once. */
+export interface PeerTampering {
+  /**
+   * The NEXT token-endpoint response carrying an `id_token`: its claims are decoded, passed to
+   * `fn` (mutate them, or return replacements), and re-signed as `options.sign` says (default
+   * 'peer').
+   */
+  tamperNextIdToken(fn?: (claims: JWTPayload) => JWTPayload | void, options?: { sign?: TamperedSigning }): void;
+  /** The NEXT authorization response redirected to a client's redirect_uri: `fn` edits its query. */
+  tamperNextAuthorizationResponse(fn: (params: URLSearchParams) => void): void;
+  /** Forgets tampering not yet applied. */
+  resetTampering(): void;
+}
+
+/** Tampering of the live issuer with this `issuer` (every peer handle carries its issuer). */
+const tamperingByIssuer = new Map<string, PeerTampering>();
+export function tamperingOf(peer: { readonly issuer: string }): PeerTampering {
+  const found = tamperingByIssuer.get(peer.issuer);
+  if (!found) throw new TypeError(`no peer issuer ${peer.issuer} in this process`);
+  return found;
+}
+
+export interface OidcIssuer<U extends PeerUser> extends OidcPeerHandle<U>, PeerTampering {
   readonly provider: Provider;
   /** Express router to mount at `mountPath`. */
   readonly router: Router;
@@ -353,6 +388,49 @@ export async function createOidcIssuer<U extends PeerUser>(spec: OidcIssuerSpec<
     }
   }
 
+  let pendingIdToken: { fn?: (claims: JWTPayload) => JWTPayload | void; sign: TamperedSigning } | undefined;
+  let pendingAuthorizationResponse: ((params: URLSearchParams) => void) | undefined;
+  let foreignKey: CryptoKey | undefined;
+
+  async function resign(idToken: string, tamper: NonNullable<typeof pendingIdToken>, clientId: string | undefined): Promise<string> {
+    const decoded = decodeJwt(idToken);
+    const claims = tamper.fn?.(decoded) ?? decoded;
+    const header = decodeProtectedHeader(idToken);
+    switch (tamper.sign) {
+      case 'peer':
+        return new SignJWT(claims).setProtectedHeader({ ...header, alg: 'RS256', kid: key.kid }).sign(key.privateKey);
+      case 'foreign-key':
+        foreignKey ??= (await generateKeyPair('RS256', { modulusLength: 2048 })).privateKey;
+        return new SignJWT(claims).setProtectedHeader({ ...header, alg: 'RS256', kid: key.kid }).sign(foreignKey);
+      case 'none': {
+        const encode = (value: unknown) => base64url.encode(JSON.stringify(value));
+        return `${encode({ alg: 'none', ...(header.typ ? { typ: header.typ } : {}) })}.${encode(claims)}.`;
+      }
+      case 'hs256-with-client-secret': {
+        const audience = typeof claims.aud === 'string' ? claims.aud : clientId;
+        const secret = clients.get(audience ?? '')?.client_secret ?? clients.get(clientId ?? '')?.client_secret;
+        if (!secret) throw new TypeError(`tamperNextIdToken: no client secret for ${audience ?? '(no client)'}`);
+        return new SignJWT(claims).setProtectedHeader({ ...header, alg: 'HS256', kid: key.kid }).sign(new TextEncoder().encode(secret));
+      }
+      default:
+        throw new TypeError(`tamperNextIdToken: unknown signing ${String(tamper.sign)}`);
+    }
+  }
+
+  const tampering: PeerTampering = {
+    tamperNextIdToken(fn, options = {}) {
+      pendingIdToken = { ...(fn ? { fn } : {}), sign: options.sign ?? 'peer' };
+    },
+    tamperNextAuthorizationResponse(fn) {
+      pendingAuthorizationResponse = fn;
+    },
+    resetTampering() {
+      pendingIdToken = undefined;
+      pendingAuthorizationResponse = undefined;
+    },
+  };
+  tamperingByIssuer.set(issuer, tampering);
+
   const policy = interactionPolicy.base();
   // Accepted (Google and Entra RPs send prompt=select_account) and resolved at once: the test
   // browser has one account per peer.
@@ -497,6 +575,23 @@ export async function createOidcIssuer<U extends PeerUser>(spec: OidcIssuerSpec<
         ctx.response.set('location', url.href);
       }
     }
+    if (pendingAuthorizationResponse && (route === 'authorization' || route === 'resume')) {
+      const location = ctx.response.get('location');
+      const url = location ? new URL(location, issuer) : undefined;
+      // Only the redirect back to the client, not the hop to the login interaction.
+      if (url && [...clients.values()].some((client) => client.redirect_uris.includes(`${url.origin}${url.pathname}`))) {
+        const fn = pendingAuthorizationResponse;
+        pendingAuthorizationResponse = undefined;
+        fn(url.searchParams);
+        ctx.response.set('location', url.href);
+      }
+    }
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (pendingIdToken && route === 'token' && ctx.status === 200 && typeof body?.id_token === 'string') {
+      const tamper = pendingIdToken;
+      pendingIdToken = undefined;
+      body.id_token = await resign(body.id_token, tamper, ctx.oidc.client?.clientId);
+    }
   });
 
   const router = express.Router();
@@ -617,6 +712,7 @@ export async function createOidcIssuer<U extends PeerUser>(spec: OidcIssuerSpec<
     setUser: (user) => { users.set(user.username.toLowerCase(), user); },
     removeUser: (username) => { users.delete(username.toLowerCase()); },
     userByAccountId,
+    ...tampering,
     signLogoutToken,
     backchannelLogout,
     sessionSid,
