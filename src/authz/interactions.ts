@@ -39,7 +39,7 @@ type Handler = (req: Request, res: Response) => Promise<void>;
 const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
 
 export function createInteractionRouter(deps: InteractionDeps): Router {
-  const { provider, config, federation, sessions, policy, cookies, logger } = deps;
+  const { provider, config, federation, sessions, policy, cookies } = deps;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '8kb' });
   const base = issuerPath(config.issuer);
@@ -94,8 +94,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     }));
   }
 
-  function failed(req: Request, res: Response, error: FederationError, idp?: string): void {
-    logger.warn({ event: 'federation.login_failed', reqId: req.id, ...(idp ? { idp } : {}), errorCode: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
+  async function failed(req: Request, res: Response, error: FederationError, idp?: string): Promise<void> {
+    await federation.recordFailure({ ...(idp ? { idp } : {}), error, reqId: req.id });
     res.status(error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : 400).type('html').set('Cache-Control', 'no-store')
       .send(renderSignInFailedPage({ message: error.message, correlationId: req.id }));
   }

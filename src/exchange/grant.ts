@@ -126,13 +126,38 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
     if (!ok) throw new InvalidRequest(`actor_token does not identify the authenticated agent "${exchange.agent.clientId}"`);
   }
 
+  /**
+   * A refusal before the policy is asked (parameters, DPoP proof, target, subject or actor token)
+   * is an exchange decision too: audited like the policy's own refusals, with what is known so far.
+   */
+  async function auditRefusal(ctx: KoaContextWithOIDC, exchange: Exchange, error: unknown): Promise<void> {
+    const { error: code, error_description: description, status } = error as { error?: unknown; error_description?: unknown; status?: unknown };
+    // Only OAuth refusals; a store outage (5xx) is no decision and must not be masked.
+    if (typeof code !== 'string' || typeof status !== 'number' || status >= 500) return;
+    const p = ctx.oidc.params as Record<string, unknown>;
+    const { subject } = exchange;
+    await audit.record({
+      event: 'token.exchange_refused', time: now(), agent: exchange.agent.clientId,
+      actors: [exchange.agent.clientId, ...(subject?.actors ?? [])],
+      requested: exchange.scopes ?? (typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : []),
+      granted: [], outcome: 'deny', error: code, reasons: [typeof description === 'string' ? description : code],
+      ...(exchange.audience !== undefined ? { audience: exchange.audience } : {}),
+      ...(subject ? { sub: subject.session.accountId, sid: subject.session.sid } : {}),
+    });
+  }
+
   return async function tokenExchange(ctx) {
     const exchange: Exchange = { agent: requireAgent(ctx) };
-    validateParameters(ctx);
-    await checkDpop(ctx, exchange);
-    resolveAudience(ctx, exchange);
-    await resolveSubject(ctx, exchange);
-    await checkActor(ctx, exchange);
+    try {
+      validateParameters(ctx);
+      await checkDpop(ctx, exchange);
+      resolveAudience(ctx, exchange);
+      await resolveSubject(ctx, exchange);
+      await checkActor(ctx, exchange);
+    } catch (error) {
+      await auditRefusal(ctx, exchange, error);
+      throw error;
+    }
 
     const subject = exchange.subject!;
     const t = now();

@@ -1,7 +1,7 @@
 // Token exchange (RFC 8693): per-agent downscoped tokens on one enterprise session.
 export { allowedDuplicateParameters, createTokenExchangeHandler, parameters, TOKEN_EXCHANGE } from './grant.ts';
 export type { TokenExchangeDeps } from './grant.ts';
-export { createAuditLog, AUDIT_STREAM } from './audit.ts';
+export { createAuditLog } from './audit.ts';
 export type { AuditLog, ExchangeAuditEvent } from './audit.ts';
 export { actFromChain, chainFromAct } from './tokens.ts';
 export { TOKEN_TYPE } from './actor-token.ts';

@@ -29,7 +29,7 @@ export function createFederationRouter(deps: { federation: Federation; logger: L
     } catch (error) {
       if (!(error instanceof FederationError)) throw error;
       // No session is made; the audit trail says why (without tokens or the response itself).
-      logger.warn({ event: 'federation.login_failed', reqId: req.id, idp, errorCode: error.code, reason: error.detail ?? error.message }, 'federated sign-in failed');
+      await federation.recordFailure({ idp, error, reqId: req.id });
       const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502
         : error.code === 'ERR_FEDERATION_TENANT_NOT_ALLOWED' || error.code === 'ERR_FEDERATION_DOMAIN_NOT_ALLOWED' ? 403 : 400;
       res.status(status).type('html').set('Cache-Control', 'no-store')

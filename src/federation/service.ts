@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 
 import type { Config } from '../config/index.ts';
+import { createAuditTrail } from '../ops/index.ts';
 import type { Logger } from '../ops/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { CookieSigner, SessionService } from '../session/index.ts';
@@ -40,6 +41,8 @@ export interface Federation {
   /** The login waiting for an interaction (taken once). */
   takeLogin(interactionUid: string): Promise<FederatedLogin | undefined>;
   backchannelLogout(idp: string, logoutToken: string): Promise<{ ended: number }>;
+  /** Audits a failed sign-in (`federation.login_failed`); never throws. */
+  recordFailure(input: { idp?: string; error: FederationError; reqId: string }): Promise<void>;
 }
 
 export interface FederationDeps {
@@ -69,6 +72,7 @@ export function createFederation(deps: FederationDeps): Federation {
   const secure = issuerUrl.protocol === 'https:';
   const callbackPath = `${base}/federation/oidc`;
 
+  const audit = createAuditTrail(store, logger, now);
   const connectors = new Map<string, Connector>(config.identityProviders.map((idp) => [idp.id, createOidcConnector(idp, {
     redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
     fetch: deps.fetch,
@@ -146,7 +150,7 @@ export function createFederation(deps: FederationDeps): Federation {
         authTime: identity.authTime,
       };
       await store.set(loginKey(tx.interactionUid), JSON.stringify(login), { ttl: TX_TTL });
-      logger.info({ event: 'federation.login_succeeded', idp, sid: session.sid, roles, groupsComplete: identity.groupsComplete }, 'federated sign-in');
+      await audit.record('federation.login_succeeded', { idp, sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
       return { interactionUid: tx.interactionUid, login };
     },
 
@@ -168,8 +172,17 @@ export function createFederation(deps: FederationDeps): Federation {
       if (claims.sub && !claims.sid) for (const sid of await sessions.findByUpstreamSubject(idp, claims.sub)) sids.add(sid);
       let ended = 0;
       for (const sid of sids) if (await sessions.end(sid, 'upstream_logout')) ended += 1;
-      logger.info({ event: 'session.upstream_logout', idp, ended }, 'back-channel logout');
+      await audit.record('session.upstream_logout', { idp, ended, ...(claims.sid ? { upstreamSid: claims.sid } : {}) });
       return { ended };
+    },
+
+    async recordFailure({ idp, error, reqId }) {
+      try {
+        await audit.record('federation.login_failed', { ...(idp ? { idp } : {}), errorCode: error.code, reason: error.detail ?? error.message, reqId });
+      } catch (auditError) {
+        // The person still gets the error page; the log line above already went out.
+        logger.error({ reqId, reason: (auditError as Error).message }, 'audit entry for a failed sign-in could not be stored');
+      }
     },
   };
 }

@@ -10,3 +10,5 @@ export { createHealthHandlers } from './health.ts';
 export type { HealthCheck, HealthHandlers, HealthOptions } from './health.ts';
 export { createGracefulShutdown } from './shutdown.ts';
 export type { GracefulShutdown, GracefulShutdownOptions } from './shutdown.ts';
+export { AUDIT_MAX_LEN, AUDIT_STREAM, createAuditTrail } from './audit.ts';
+export type { AuditTrail, AuditValue } from './audit.ts';
