@@ -5,6 +5,9 @@ import type { ClientMetadata } from 'oidc-provider';
 
 import type { AdminClientConfig, AgentConfig, AppConfig, Config } from '../config/index.ts';
 
+/** RFC 8693 token exchange (src/exchange), registered on the token endpoint. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'groups'] as const;
 
 /** The scope of the admin API (explain, kill switches); only `admin.clients` may hold it. */
@@ -25,16 +28,15 @@ export function appClient(app: AppConfig, config: Config): ClientMetadata {
       : { token_endpoint_auth_method: 'none' }),
     redirect_uris: app.redirectUris,
     post_logout_redirect_uris: app.postLogoutRedirectUris,
-    grant_types: ['authorization_code', 'refresh_token'],
+    // Token exchange is listed so an app that tries it is told it is no agent (unauthorized_client,
+    // RFC 6749 §5.2) by the exchange itself rather than a generic "grant type not allowed".
+    grant_types: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE_GRANT],
     response_types: ['code'],
     scope: [...OIDC_SCOPES, ...new Set(resourceScopes)].join(' '),
   };
 }
 
 /** A confidential client_credentials client (agents and admin clients). */
-/** RFC 8693 token exchange (src/exchange), registered on the token endpoint. */
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-
 function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly string[], grantTypes: string[]): ClientMetadata {
   const auth = client.auth.method === 'private_key_jwt'
     ? {

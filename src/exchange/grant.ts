@@ -168,7 +168,9 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
       ...(exchange.scopes !== undefined ? { scopes: exchange.scopes } : {}),
       ...(exchange.audience !== undefined ? { audience: exchange.audience } : {}),
       subjectToken: { scopes: subject.scopes, actors: subject.actors, expiresAt: subject.expiresAt },
-      sessionExpiresAt: subject.session.expiresAt,
+      // An agent's token never outlives the session, idle timeout included (the exchange itself
+      // is activity: touched below when granted).
+      sessionExpiresAt: deps.sessions.endsAt(subject.session),
       dpop: Boolean(exchange.dpop),
       now: t,
     });
@@ -214,6 +216,8 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
       ...base, event: 'token.exchanged', granted: decision.scopes, outcome: 'grant', audience: decision.audience,
       reasons: decision.trace.scopes?.excluded.map((e) => e.reason) ?? [], jti,
     });
+    // An agent working for the person is activity on the session (written at most once a minute).
+    await deps.sessions.touch(subject.session);
     ctx.body = {
       access_token: token,
       issued_token_type: TOKEN_TYPE.accessToken,

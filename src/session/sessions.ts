@@ -38,6 +38,8 @@ export interface SessionService {
   get(sid: string): Promise<EnterpriseSession | undefined>;
   /** Records activity (extends the idle window, never past the absolute expiry). */
   touch(session: EnterpriseSession): Promise<void>;
+  /** When the session ends if nothing happens: the earlier of its absolute and idle expiry. */
+  endsAt(session: EnterpriseSession): number;
   /** Ties an oidc-provider grant (one per session and client) to the session. */
   linkGrant(sid: string, clientId: string, grantId: string): Promise<void>;
   grantFor(sid: string, clientId: string): Promise<string | undefined>;
@@ -119,6 +121,8 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
     },
 
     get,
+
+    endsAt: (session) => Math.min(session.expiresAt, session.lastSeenAt + options.idleTtl),
 
     async touch(session) {
       if (now() - session.lastSeenAt < TOUCH_EVERY) return;

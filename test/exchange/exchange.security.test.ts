@@ -207,10 +207,10 @@ describe('malformed requests', () => {
     }
   });
 
-  it('lets only agents exchange: an app is not allowed the grant, a wrong secret is invalid_client', async () => {
+  it('lets only agents exchange: an app is unauthorized_client, a wrong secret is invalid_client', async () => {
     const app = await post(`${gw.url}/token`, { grant_type: EXCHANGE, subject_token_type: AT, subject_token: alice.accessToken, client_id: APP });
     expect(app.status).toBe(400);
-    expect(app.body).toEqual({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
+    expect(app.body).toEqual({ error: 'unauthorized_client', error_description: `client "${APP}" is not a registered agent; only agents exchange tokens` });
     const wrong = await post(`${gw.url}/token`, { grant_type: EXCHANGE, subject_token_type: AT, subject_token: alice.accessToken }, {
       authorization: basic('agent-a', 'not-the-secret-0123456789abcdefghijk'),
     });
