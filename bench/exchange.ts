@@ -115,7 +115,9 @@ agents:
 apps:
   - { clientId: bench-app, redirectUris: [http://127.0.0.1/cb], audiences: [${ERP}] }
 `);
-  const gateway = spawn('taskset', ['-c', '0', process.execPath, join(ROOT, 'bin/agentgate.js'), 'serve', '--config', configFile], { stdio: 'ignore', cwd: ROOT });
+  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the gateway (inspect with Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const gateway = spawn('taskset', ['-c', '0', process.execPath, ...profile, join(ROOT, 'bin/agentgate.js'), 'serve', '--config', configFile], { stdio: 'ignore', cwd: ROOT });
   children.push(gateway);
   const refPort = await freePort();
   const reference = spawn('taskset', ['-c', '0', process.execPath, join(ROOT, 'bench/reference-server.ts'), String(refPort), keyFile], { stdio: 'ignore', cwd: ROOT });
@@ -209,6 +211,10 @@ end
   const out = join(ROOT, 'bench', 'results', `exchange-${date}.json`);
   await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nwrote ${out}`);
+  if (profile.length > 0) {
+    gateway.kill('SIGTERM');
+    await new Promise((resolve) => gateway.once('exit', resolve));
+  }
 } finally {
   cleanup();
   await rm(dir, { recursive: true, force: true });

@@ -155,3 +155,25 @@ describe('requestLogger', () => {
     expect(byPath['/missing']).toMatchObject({ level: 'info', status: 404 });
   });
 });
+
+describe('scrub', () => {
+  it('redacts secret keys down to depth 2, in arrays too, without mutating the input', async () => {
+    const { scrub } = await import('./logger.ts');
+    const input = {
+      token: 't', ok: 1,
+      body: { client_secret: 's', nested: { code: 'c', deeper: { token: 'kept at depth 3' } } },
+      list: [{ access_token: 'a' }, 'plain'],
+      req: { headers: { authorization: 'Bearer x', accept: '*/*' } },
+    };
+    const snapshot = JSON.stringify(input);
+    expect(scrub(input)).toEqual({
+      token: '[redacted]', ok: 1,
+      body: { client_secret: '[redacted]', nested: { code: '[redacted]', deeper: { token: 'kept at depth 3' } } },
+      list: [{ access_token: '[redacted]' }, 'plain'],
+      req: { headers: { authorization: '[redacted]', accept: '*/*' } },
+    });
+    expect(JSON.stringify(input)).toBe(snapshot);
+    const clean = { a: { b: 1 } };
+    expect(scrub(clean)).toBe(clean);
+  });
+});
