@@ -3,9 +3,9 @@
 // `typ: at+jwt` header and requires exp/iat/jti/client_id/aud, so an ID token or a foreign JWT is
 // never taken for an access token (RFC 9068 §4, RFC 8725 §3.11). Revocation records live in the
 // store: whoever asks sees the same answer on every replica.
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 
+import { createJwsVerifier } from '../keys/index.ts';
 import type { KeyRing } from '../keys/index.ts';
 import { revokedSidKey } from '../session/index.ts';
 import type { Store } from '../store/index.ts';
@@ -46,25 +46,27 @@ export function createAccessTokenVerifier(options: {
   /** Seconds since the epoch. */
   now?: () => number;
 }): AccessTokenVerifier {
-  const keys = createLocalJWKSet(options.keyRing.publicJwks);
-  const algorithms = [...options.keyRing.algs];
+  // node:crypto, keys imported once (src/keys/jws.ts): the exchange verifies one per request.
+  const jws = createJwsVerifier(options.keyRing.publicJwks.keys);
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
 
   return {
     async verify(token, { audience } = {}) {
-      try {
-        const { payload } = await jwtVerify<AccessTokenClaims>(token, keys, {
-          issuer: options.issuer,
-          ...(audience ? { audience } : {}),
-          algorithms,
-          typ: 'at+jwt',
-          requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'aud'],
-          currentDate: new Date(now() * 1000),
-        });
-        return typeof payload.client_id === 'string' && typeof payload.jti === 'string' ? payload : undefined;
-      } catch {
-        return undefined;
-      }
+      const verified = jws.verify(token);
+      if (!verified) return undefined;
+      const { header, payload } = verified;
+      // RFC 9068 §2.1 / RFC 8725 §3.11: the type says what it is; media type prefix optional.
+      const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : '';
+      if (typ !== 'at+jwt') return undefined;
+      const t = now();
+      const { iss, exp, iat, nbf, jti, aud } = payload;
+      if (iss !== options.issuer) return undefined;
+      if (typeof exp !== 'number' || exp <= t) return undefined;
+      if (typeof iat !== 'number' || (nbf !== undefined && (typeof nbf !== 'number' || nbf > t))) return undefined;
+      if (typeof jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
+      const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
+      if (!audiences || audiences.length === 0 || (audience !== undefined && !audiences.includes(audience))) return undefined;
+      return payload as AccessTokenClaims;
     },
     async isRevoked(claims) {
       const [jti, sid] = await Promise.all([

@@ -2,8 +2,7 @@
 // the outermost `act` is the current agent, earlier actors are nested inside it.
 import { randomBytes } from 'node:crypto';
 
-import { SignJWT, importJWK } from 'jose';
-
+import { createJwsSigner } from '../keys/index.ts';
 import type { KeyRing } from '../keys/index.ts';
 
 export interface ActClaim {
@@ -49,19 +48,13 @@ export interface AgentTokenSigner {
 }
 
 export function createAgentTokenSigner(issuer: string, keyRing: KeyRing): AgentTokenSigner {
-  // Imported once: key import per request would cost more than the signature.
-  const { signingKey } = keyRing;
-  const key = importJWK(signingKey, signingKey.alg);
+  // node:crypto with the key imported once (src/keys/jws.ts): one synchronous call per token.
+  const signer = createJwsSigner(keyRing.signingKey);
   return {
     async sign(claims, ttl, now) {
       const jti = randomBytes(18).toString('base64url');
       const exp = now + ttl;
-      const token = await new SignJWT({ ...claims, jti })
-        .setProtectedHeader({ alg: signingKey.alg, typ: 'at+jwt', kid: signingKey.kid })
-        .setIssuer(issuer)
-        .setIssuedAt(now)
-        .setExpirationTime(exp)
-        .sign(await key);
+      const token = signer.sign({ iss: issuer, ...claims, jti, iat: now, exp }, { typ: 'at+jwt' });
       return { token, jti, exp };
     },
   };

@@ -21,3 +21,5 @@ export { createKeyRing } from './key-ring.ts';
 export type { KeyRing } from './key-ring.ts';
 export { keysGenerate, keysRotate } from './cli.ts';
 export type { CliIo, KeysCliDeps, KeysGenerateArgs, KeysRotateArgs } from './cli.ts';
+export { createJwsSigner, createJwsVerifier } from './jws.ts';
+export type { JwsSigner, JwsVerifier, VerifiedJws } from './jws.ts';
