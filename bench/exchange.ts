@@ -107,7 +107,7 @@ listen: { host: 127.0.0.1, port: ${port} }
 store: { driver: redis, url: "${redisUrl}", keyPrefix: "${keyPrefix}" }
 keys: { file: ${keyFile} }
 cookies: { keys: ["bench-cookie-key-0123456789abcdefghijkl"] }
-logging: { level: info }
+logging: { level: ${process.env.BENCH_LOG_LEVEL ?? 'info'} }
 resources: [{ id: ${ERP}, scopes: [erp:read, erp:write], tokenTtl: 5m }]
 roles: { reader: { scopes: [erp:read] } }
 agents:
@@ -117,6 +117,8 @@ apps:
 `);
   // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the gateway (inspect with Chrome DevTools).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  // BENCH_NODE_FLAGS, e.g. "--max-semi-space-size=32", to try V8 settings for the gateway.
+  profile.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
   const gateway = spawn('taskset', ['-c', '0', process.execPath, ...profile, join(ROOT, 'bin/agentgate.js'), 'serve', '--config', configFile], { stdio: 'ignore', cwd: ROOT });
   children.push(gateway);
   const refPort = await freePort();
