@@ -10,6 +10,7 @@
 // at one connection, and writes bench/results/exchange-<date>.json.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,7 +120,9 @@ apps:
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   // BENCH_NODE_FLAGS, e.g. "--max-semi-space-size=32", to try V8 settings for the gateway.
   profile.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
-  const gateway = spawn('taskset', ['-c', '0', process.execPath, ...profile, join(ROOT, 'bin/agentgate.js'), 'serve', '--config', configFile], { stdio: 'ignore', cwd: ROOT });
+  // BENCH_GATEWAY_LOG=file keeps the gateway's output (logs, --trace-gc) for inspection.
+  const gatewayLog = process.env.BENCH_GATEWAY_LOG ? openSync(process.env.BENCH_GATEWAY_LOG, 'w') : 'ignore';
+  const gateway = spawn('taskset', ['-c', '0', process.execPath, ...profile, join(ROOT, 'bin/agentgate.js'), 'serve', '--config', configFile], { stdio: ['ignore', gatewayLog, gatewayLog], cwd: ROOT });
   children.push(gateway);
   const refPort = await freePort();
   const reference = spawn('taskset', ['-c', '0', process.execPath, join(ROOT, 'bench/reference-server.ts'), String(refPort), keyFile], { stdio: 'ignore', cwd: ROOT });
