@@ -5,9 +5,8 @@
 // tenants; home-realm discovery forwarding `domain_hint`.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { federatedSignIn, redeem } from '../support/federation.ts';
-import type { FederatedSignIn } from '../support/federation.ts';
-import { postForm, startGateway } from '../support/gateway.ts';
+import { alertText, completed, federatedSignIn, warnings } from '../support/federation.ts';
+import { startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
 import { guid, startEntraPeer } from '../support/peers/entra.ts';
 import type { EntraGroup, EntraPeer } from '../support/peers/entra.ts';
@@ -106,27 +105,9 @@ afterAll(async () => {
 
 const oid = (tid: string, username: string) => entra.tenant(tid).oidOf(username);
 
-/** Redeems the code and returns the gateway's tokens with the enterprise session they belong to. */
-async function completed(gateway: TestGateway, signIn: FederatedSignIn) {
-  const tokens = await redeem(gateway, signIn);
-  expect(tokens.status).toBe(200);
-  const introspection = await postForm(`${gateway.url}/token/introspection`, { token: String(tokens.body.access_token), client_id: 'agent-console' });
-  const session = await gateway.gateway.sessions.get(String(introspection.body.sid));
-  expect(session).toBeDefined();
-  return { idToken: tokens.idToken!, session: session! };
-}
-
-/** The gateway's log entries at warn level with this message. */
-const warnings = (gateway: TestGateway, msg: string) =>
-  gateway.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.level === 'warn' && entry.msg === msg);
 
 const OVERAGE_WARNING = 'group overage could not be resolved through Microsoft Graph; group-based roles will not apply';
 
-/** The text of the failure page's alert, entities decoded. */
-function alertText(html: string): string | undefined {
-  const match = /<p role="alert">([\s\S]*?)<\/p>/.exec(html);
-  return match?.[1]!.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 describe('sign-in through an Entra tenant', () => {
   it('keys the person by tid:oid and maps group ids (aliased), app roles and the tenant to roles', async () => {

@@ -4,9 +4,9 @@
 // Directory that refuses leaves the groups incomplete (no group-based roles).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { federatedSignIn, redeem } from '../support/federation.ts';
+import { alertText, completed, federatedSignIn, warnings } from '../support/federation.ts';
 import type { FederatedSignIn } from '../support/federation.ts';
-import { postForm, startGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
 import { createServiceAccountKey, startGooglePeer } from '../support/peers/google.ts';
 import type { GooglePeer } from '../support/peers/google.ts';
@@ -90,29 +90,13 @@ afterAll(async () => {
   await google?.close();
 });
 
-/** Redeems the code and returns the gateway's tokens with the enterprise session they belong to. */
-async function completed(gateway: TestGateway, signIn: FederatedSignIn) {
-  const tokens = await redeem(gateway, signIn);
-  expect(tokens.status).toBe(200);
-  const introspection = await postForm(`${gateway.url}/token/introspection`, { token: String(tokens.body.access_token), client_id: 'agent-console' });
-  const session = await gateway.gateway.sessions.get(String(introspection.body.sid));
-  expect(session).toBeDefined();
-  return { idToken: tokens.idToken!, session: session! };
-}
 
 /** The authorization request the gateway sent the browser to Google with. */
 const authorizeRequest = (signIn: FederatedSignIn) =>
   new URL(signIn.walk.hops.map((h) => h.location ?? '').find((l) => l.startsWith('https://accounts.google.com/o/oauth2/v2/auth?'))!);
 
-const warnings = (gateway: TestGateway, msg: string) =>
-  gateway.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.level === 'warn' && entry.msg === msg);
-
 const DIRECTORY_WARNING = 'Google Workspace groups could not be read; group-based roles will not apply';
 
-function alertText(html: string): string | undefined {
-  const match = /<p role="alert">([\s\S]*?)<\/p>/.exec(html);
-  return match?.[1]!.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 describe('sign-in through Google Workspace', () => {
   it('reads the groups from the Directory (paged) as group emails and maps them to roles', async () => {

@@ -48,3 +48,23 @@ export async function redeem(gw: TestGateway, signIn: FederatedSignIn) {
   });
   return { ...res, idToken: typeof res.body.id_token === 'string' ? decodeJwt(res.body.id_token) : undefined };
 }
+
+/** Redeems the code and returns the gateway's tokens with the enterprise session they belong to. */
+export async function completed(gateway: TestGateway, signIn: FederatedSignIn) {
+  const tokens = await redeem(gateway, signIn);
+  if (tokens.status !== 200) throw new Error(`token request failed: ${tokens.status} ${JSON.stringify(tokens.body)}`);
+  const introspection = await postForm(`${gateway.url}/token/introspection`, { token: String(tokens.body.access_token), client_id: 'agent-console' });
+  const session = await gateway.gateway.sessions.get(String(introspection.body.sid));
+  if (!session) throw new Error('no enterprise session behind the access token');
+  return { idToken: tokens.idToken!, session };
+}
+
+/** The gateway's log entries at warn level with this message. */
+export const warnings = (gateway: TestGateway, msg: string) =>
+  gateway.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.level === 'warn' && entry.msg === msg);
+
+/** The text of the failure page's alert, entities decoded. */
+export function alertText(html: string): string | undefined {
+  const match = /<p role="alert">([\s\S]*?)<\/p>/.exec(html);
+  return match?.[1]!.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
