@@ -4,8 +4,10 @@
 // and (for tests) the fetch the upstream face uses.
 import { randomBytes } from 'node:crypto';
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import express from 'express';
-import type { Express } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type Provider from 'oidc-provider';
 
 import { createAdminRouter } from './admin/index.ts';
@@ -17,7 +19,7 @@ import { allowedDuplicateParameters, createAuditLog, createTokenExchangeHandler,
 import { createFederation, createFederationRouter } from './federation/index.ts';
 import type { Federation } from './federation/index.ts';
 import { logoutReturnKey } from './federation/routes.ts';
-import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders } from './http/index.ts';
+import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders, toOAuthBody } from './http/index.ts';
 import type { KeyRing } from './keys/index.ts';
 import { createHealthHandlers, requestLogger } from './ops/index.ts';
 import type { Logger, Metrics } from './ops/index.ts';
@@ -40,6 +42,12 @@ export interface AppDeps {
 
 export interface GatewayApp {
   app: Express;
+  /**
+   * The request listener to serve: the express app, except that POST {issuer}/token goes to
+   * oidc-provider through the same middleware without express's router (the token endpoint is
+   * the hot path; express's routing costs more per request than a token exchange's own work).
+   */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
   provider: Provider;
   policy: Policy;
   sessions: SessionService;
@@ -111,8 +119,10 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
-  app.use(requestLogger(logger));
-  app.use(metrics.middleware(createRouteLabeler(base)));
+  const logRequests = requestLogger(logger);
+  const measure = metrics.middleware(createRouteLabeler(base));
+  app.use(logRequests);
+  app.use(measure);
   app.use(securityHeaders);
 
   app.get('/healthz', health.healthz);
@@ -141,8 +151,40 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   for (const client of config.admin.clients) if (client.auth.method !== 'private_key_jwt') clientSecrets.set(client.clientId, client.auth.secret);
   // Everything else under the issuer belongs to oidc-provider (it answers unknown paths with
   // an OAuth-shaped 404 itself); notFound catches what lies outside the issuer path.
-  app.use(base || '/', createBasicAuthNormalizer(clientSecrets), callback);
+  const normalizeBasicAuth = createBasicAuthNormalizer(clientSecrets);
+  app.use(base || '/', normalizeBasicAuth, callback);
   app.use(notFound);
   app.use(errorHandler(logger));
-  return { app, provider, policy, sessions, federation };
+
+  const tokenPath = `${base}/token`;
+  const tokenChain: RequestHandler[] = [logRequests, measure, securityHeaders, normalizeBasicAuth];
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'POST' || (req.url !== tokenPath && !req.url?.startsWith(`${tokenPath}?`))) {
+      app(req, res);
+      return;
+    }
+    // What express would have set, for the request log and the route label.
+    const request = Object.assign(req, { originalUrl: req.url }) as unknown as Request;
+    const response = res as unknown as Response;
+    let step = 0;
+    const fail = (error: unknown) => {
+      const { status, body } = toOAuthBody(error);
+      logger.error({ reqId: request.id, err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'token endpoint middleware failed');
+      if (res.headersSent) return;
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    const next: NextFunction = (error?: unknown) => {
+      if (error) return fail(error);
+      const middleware = tokenChain[step++];
+      try {
+        if (middleware) middleware(request, response, next);
+        else callback(req, res);
+      } catch (thrown) {
+        fail(thrown);
+      }
+    };
+    next();
+  };
+  return { app, handler, provider, policy, sessions, federation };
 }

@@ -67,8 +67,8 @@ export async function serve(configPath: string): Promise<number> {
     logger,
     onClosed: [() => store.close()],
   });
-  const { app } = createApp(config, { store, keyRing, logger, metrics, draining: () => graceful.draining() });
-  server.on('request', app);
+  const { handler } = createApp(config, { store, keyRing, logger, metrics, draining: () => graceful.draining() });
+  server.on('request', handler);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

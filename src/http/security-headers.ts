@@ -2,12 +2,12 @@
 // the CSP allows only same-origin forms and the inline stylesheet of our own pages.
 import type { RequestHandler } from 'express';
 
+// node:http's setHeader (not express's res.set), so the token endpoint's router-less path can
+// run this too.
 export const securityHeaders: RequestHandler = (_req, res, next) => {
-  res.set({
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'X-Frame-Options': 'DENY',
-  });
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('X-Frame-Options', 'DENY');
   next();
 };
 

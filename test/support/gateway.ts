@@ -96,8 +96,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   const store = createStore(config.store, { onError: (operation) => metrics.storeErrors.inc({ operation }) });
   if (!(await waitUntilReachable(store))) throw new Error(`test store unreachable (${config.store.driver})`);
   const gateway = createApp(config, { store, keyRing, logger, metrics, ...(options.fetch ? { fetch: options.fetch } : {}) });
-  const { app } = gateway;
-  server.on('request', app);
+  const { handler } = gateway;
+  server.on('request', handler);
   return {
     url, gateway, config, store, keyRing, metrics, logs,
     async close() {
