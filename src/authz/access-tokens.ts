@@ -35,6 +35,8 @@ export interface AccessTokenVerifier {
    * StoreUnavailableError when the store cannot answer (callers fail closed).
    */
   isRevoked(claims: AccessTokenClaims): Promise<boolean>;
+  /** The store keys whose presence means the token is revoked (for callers batching reads). */
+  revocationKeys(claims: AccessTokenClaims): string[];
   /** Records a revocation until the token would have expired. */
   revoke(claims: AccessTokenClaims): Promise<void>;
 }
@@ -67,6 +69,9 @@ export function createAccessTokenVerifier(options: {
       const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
       if (!audiences || audiences.length === 0 || (audience !== undefined && !audiences.includes(audience))) return undefined;
       return payload as AccessTokenClaims;
+    },
+    revocationKeys(claims) {
+      return [revokedJtiKey(claims.jti), ...(typeof claims.sid === 'string' ? [revokedSidKey(claims.sid)] : [])];
     },
     async isRevoked(claims) {
       const [jti, sid] = await Promise.all([

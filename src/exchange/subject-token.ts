@@ -47,9 +47,9 @@ export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps)
       throw fail('the subject token is not a valid access token of this gateway (expired, altered, from another issuer, or not an access token)');
     }
     sid = typeof claims.sid === 'string' ? claims.sid : undefined;
-    // Revocation and session look-ups together: one pipelined round trip to Redis.
-    const [revoked, live] = await Promise.all([deps.accessTokens.isRevoked(claims), sid ? deps.sessions.get(sid) : undefined]);
-    if (revoked) throw fail('the subject token has been revoked');
+    // The session and the token's revocation records in one read (one MGET).
+    const { session: live, extras } = await deps.sessions.lookup(sid ?? '', deps.accessTokens.revocationKeys(claims));
+    if (extras.some((value) => value !== null)) throw fail('the subject token has been revoked');
     preloaded = live;
     sub = claims.sub;
     const scopes = (claims.scope ?? '').split(' ').filter(Boolean);

@@ -43,6 +43,16 @@ describe.each(backends)('$name sessions', ({ open }) => {
     expect(await sessions.get('../../etc')).toBeUndefined();
   });
 
+  it('looks a session up together with other keys in one read', async () => {
+    const sessions = service();
+    const session = await sessions.create({ identity: alice, roles: [] });
+    await opened.store.set('revoked:jti:x', '1');
+    expect(await sessions.lookup(session.sid, ['revoked:jti:x', 'revoked:jti:y'])).toEqual({ session, extras: ['1', null] });
+    expect(await sessions.lookup('bad id', ['revoked:jti:x'])).toEqual({ session: undefined, extras: ['1'] });
+    await sessions.end(session.sid, 'admin');
+    expect((await sessions.lookup(session.sid, [])).session).toBeUndefined();
+  });
+
   it('links grants per client and ends everything on end()', async () => {
     const sessions = service();
     const session = await sessions.create({ identity: alice, roles: [] });

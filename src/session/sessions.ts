@@ -36,6 +36,11 @@ export interface SessionService {
   create(input: { identity: FederatedIdentity; roles: string[]; upstream?: { sid?: string; sub?: string; idToken?: string } }): Promise<EnterpriseSession>;
   /** The live session, or undefined when unknown, ended, expired or idle too long. */
   get(sid: string): Promise<EnterpriseSession | undefined>;
+  /**
+   * The live session and other keys in one round trip (e.g. revocation records a token check
+   * needs anyway): `extras` holds their values in order.
+   */
+  lookup(sid: string, extraKeys: readonly string[]): Promise<{ session: EnterpriseSession | undefined; extras: (string | null)[] }>;
   /** Records activity (extends the idle window, never past the absolute expiry). */
   touch(session: EnterpriseSession): Promise<void>;
   /** When the session ends if nothing happens: the earlier of its absolute and idle expiry. */
@@ -89,12 +94,16 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
   const remaining = (session: EnterpriseSession) =>
     Math.min(session.expiresAt - now(), session.lastSeenAt + options.idleTtl - now());
 
-  async function get(sid: string): Promise<EnterpriseSession | undefined> {
-    if (!/^[A-Za-z0-9_-]{20,64}$/.test(sid)) return undefined;
-    const raw = await store.get(key.session(sid));
+  const SID = /^[A-Za-z0-9_-]{20,64}$/;
+
+  function live(raw: string | null): EnterpriseSession | undefined {
     if (!raw) return undefined;
     const session = JSON.parse(raw) as EnterpriseSession;
     return remaining(session) > 0 ? session : undefined;
+  }
+
+  async function get(sid: string): Promise<EnterpriseSession | undefined> {
+    return SID.test(sid) ? live(await store.get(key.session(sid))) : undefined;
   }
 
   return {
@@ -121,6 +130,12 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
     },
 
     get,
+
+    async lookup(sid, extraKeys) {
+      if (!SID.test(sid)) return { session: undefined, extras: extraKeys.length ? await store.getMany(extraKeys) : [] };
+      const [raw = null, ...extras] = await store.getMany([key.session(sid), ...extraKeys]);
+      return { session: live(raw), extras };
+    },
 
     endsAt: (session) => Math.min(session.expiresAt, session.lastSeenAt + options.idleTtl),
 
