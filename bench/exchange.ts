@@ -168,6 +168,8 @@ end
     { name: '(b) node:http + verify + sign', url: `http://127.0.0.1:${refPort}`, pid: reference.pid!, script: await script('ref', '"subject_token=" .. token') },
   ];
 
+  // BENCH_ONLY=exchange measures the exchange alone (e.g. for a clean CPU profile).
+  if (process.env.BENCH_ONLY === 'exchange') scenarios.splice(1);
   // Sanity: every scenario answers 200.
   for (const s of scenarios) {
     const probe = wrk(s.url, s.script, 1, 1, [tokenFile]);
@@ -194,8 +196,8 @@ end
   }
 
   const exchange = median(runs['token exchange']!.rps);
-  const a = median(runs['(a) client_credentials']!.rps);
-  const b = median(runs['(b) node:http + verify + sign']!.rps);
+  const a = runs['(a) client_credentials'] ? median(runs['(a) client_credentials'].rps) : Number.NaN;
+  const b = runs['(b) node:http + verify + sign'] ? median(runs['(b) node:http + verify + sign'].rps) : Number.NaN;
   const pad = (v: string, n: number) => v.padStart(n);
   console.log(`\ntoken exchange benchmark — ${RUNS} interleaved runs × ${SECONDS}s, ${CONNECTIONS} connections, server on 1 core, Node ${process.version}, ES256\n`);
   console.log(`${'scenario'.padEnd(32)}${pad('req/s median', 14)}${pad('(min–max)', 18)}${pad('CPU µs/req', 12)}${pad('p50 ms @1', 11)}${pad('p99 ms @1', 11)}${pad('non-2xx', 9)}`);
