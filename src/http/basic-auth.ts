@@ -31,6 +31,9 @@ export function createBasicAuthNormalizer(secrets: ReadonlyMap<string, string>):
     if (colon === -1) return next();
     const rawId = decoded.slice(0, colon);
     const rawSecret = decoded.slice(colon + 1);
+    // Without "%" or "+" form-decoding changes nothing: both encodings are the same bytes, and
+    // oidc-provider decides (the common case on the token endpoint's hot path).
+    if (!/[%+]/.test(decoded)) return next();
 
     const id = formDecode(rawId);
     const secret = formDecode(rawSecret);

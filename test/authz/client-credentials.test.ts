@@ -92,7 +92,8 @@ describe('discovery', () => {
       id_token_signing_alg_values_supported: ['ES256'],
       authorization_response_iss_parameter_supported: true,
     });
-    expect(doc.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
+    expect(doc.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']));
+    expect(doc.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256']));
     expect(doc.token_endpoint_auth_methods_supported).toEqual(
       expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']),
     );
