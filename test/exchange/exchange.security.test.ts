@@ -156,7 +156,7 @@ describe('subject tokens that are not what they claim', () => {
     // alg "none" has no signature part, so it is not even JWT-shaped: looked up as an opaque token.
     const unsigned = await exchangeAs(gw, 'agent-a', { subject_token: new UnsecuredJWT(personToken()).encode(), scope: 'erp:read', audience: ERP });
     expect(unsigned.status).toBe(400);
-    expect(unsigned.body).toEqual({ error: 'invalid_grant', error_description: 'the subject token is unknown, expired or revoked' });
+    expect(unsigned.body).toEqual({ error: 'invalid_grant', error_description: 'the subject token is not a valid access token of this gateway (expired, altered, from another issuer, or not an access token)' });
   });
 
   it('refuses a token naming someone else\'s session', async () => {
