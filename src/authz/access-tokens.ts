@@ -12,6 +12,22 @@ import type { Store } from '../store/index.ts';
 
 export const revokedJtiKey = (jti: string) => `revoked:jti:${jti}`;
 
+/**
+ * The actors of an `act` claim (RFC 8693 §4.1), newest first; undefined when it is malformed or
+ * nested deeper than `maxDepth` (so a hostile nesting stays cheap).
+ */
+export function chainFromAct(act: unknown, maxDepth = 16): string[] | undefined {
+  const chain: string[] = [];
+  let node = act;
+  while (node !== undefined) {
+    const actor = node as { sub?: unknown; act?: unknown } | null;
+    if (typeof actor !== 'object' || actor === null || typeof actor.sub !== 'string' || chain.length >= maxDepth) return undefined;
+    chain.push(actor.sub);
+    node = actor.act;
+  }
+  return chain;
+}
+
 export interface AccessTokenClaims extends JWTPayload {
   jti: string;
   exp: number;

@@ -8,6 +8,6 @@ export {
 } from './errors.ts';
 export { checkDpopReplay, validateDpop } from './oidc-provider-internals.ts';
 export type { DpopProof } from './oidc-provider-internals.ts';
-export { createAccessTokenVerifier, revokedJtiKey } from './access-tokens.ts';
+export { chainFromAct, createAccessTokenVerifier, revokedJtiKey } from './access-tokens.ts';
 export type { AccessTokenClaims, AccessTokenVerifier } from './access-tokens.ts';
 export { ADMIN_SCOPE, adminAudience } from './clients.ts';

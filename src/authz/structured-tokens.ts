@@ -10,18 +10,8 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import { StoreUnavailableError } from '../store/index.ts';
+import { chainFromAct } from './access-tokens.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
-
-/** Actors of an `act` claim, newest first (RFC 8693 §4.1); bounded so a hostile nesting is cheap. */
-function actors(act: unknown): string[] {
-  const chain: string[] = [];
-  let node = act as { sub?: unknown; act?: unknown } | undefined;
-  while (node && typeof node === 'object' && typeof node.sub === 'string' && chain.length < 16) {
-    chain.push(node.sub);
-    node = node.act as typeof node;
-  }
-  return chain;
-}
 
 export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, options: { disabledAgents?: ReadonlySet<string> } = {}) {
   const disabled = options.disabledAgents ?? new Set<string>();
@@ -36,8 +26,9 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, opt
     if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
     if (await tokens.isRevoked(claims)) return;
     // A disabled agent's tokens, and every token it is an actor of, are dead.
-    const chain = actors(claims.act);
-    if (disabled.has(claims.client_id) || chain.some((actor) => disabled.has(actor))) return;
+    // A malformed actor chain is no valid agent token (fail closed).
+    const chain = claims.act === undefined ? [] : chainFromAct(claims.act);
+    if (!chain || disabled.has(claims.client_id) || chain.some((actor) => disabled.has(actor))) return;
     ctx.body = {
       active: true,
       iss: claims.iss,

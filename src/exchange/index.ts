@@ -3,5 +3,5 @@ export { allowedDuplicateParameters, createTokenExchangeHandler, parameters, TOK
 export type { TokenExchangeDeps } from './grant.ts';
 export { createAuditLog } from './audit.ts';
 export type { AuditLog, ExchangeAuditEvent } from './audit.ts';
-export { actFromChain, chainFromAct } from './tokens.ts';
+export { actFromChain } from './tokens.ts';
 export { TOKEN_TYPE } from './actor-token.ts';

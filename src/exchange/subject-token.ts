@@ -5,9 +5,9 @@
 // tokens it stored — and only while their enterprise session lives.
 import type Provider from 'oidc-provider';
 
+import { chainFromAct } from '../authz/index.ts';
 import type { AccessTokenVerifier } from '../authz/index.ts';
 import type { EnterpriseSession, SessionService } from '../session/index.ts';
-import { chainFromAct } from './tokens.ts';
 
 export interface SubjectToken {
   kind: 'user' | 'agent';

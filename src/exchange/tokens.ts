@@ -17,18 +17,6 @@ export function actFromChain(chain: readonly string[]): ActClaim | undefined {
   return act;
 }
 
-/** The inverse: the actors of a token, newest first; undefined when `act` is malformed. */
-export function chainFromAct(act: unknown, maxDepth = 16): string[] | undefined {
-  const chain: string[] = [];
-  let node = act;
-  while (node !== undefined) {
-    if (typeof node !== 'object' || node === null || typeof (node as ActClaim).sub !== 'string' || chain.length >= maxDepth) return undefined;
-    chain.push((node as ActClaim).sub);
-    node = (node as ActClaim).act;
-  }
-  return chain;
-}
-
 export interface AgentTokenClaims {
   sub: string;
   aud: string;
