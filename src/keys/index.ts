@@ -23,3 +23,5 @@ export { keysGenerate, keysRotate } from './cli.ts';
 export type { CliIo, KeysCliDeps, KeysGenerateArgs, KeysRotateArgs } from './cli.ts';
 export { createJwsSigner, createJwsVerifier } from './jws.ts';
 export type { JwsSigner, JwsVerifier, VerifiedJws } from './jws.ts';
+export { DPOP_ALGORITHMS, DpopProofError, jwkThumbprint, verifyDpopProof } from './dpop.ts';
+export type { DpopProof, VerifyDpopProofOptions } from './dpop.ts';
