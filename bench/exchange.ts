@@ -168,8 +168,9 @@ end
     { name: '(b) node:http + verify + sign', url: `http://127.0.0.1:${refPort}`, pid: reference.pid!, script: await script('ref', '"subject_token=" .. token') },
   ];
 
-  // BENCH_ONLY=exchange measures the exchange alone (e.g. for a clean CPU profile).
-  if (process.env.BENCH_ONLY === 'exchange') scenarios.splice(1);
+  // BENCH_ONLY=exchange|cc|ref measures one scenario alone (e.g. for a clean CPU profile).
+  const only = { exchange: 0, cc: 1, ref: 2 }[process.env.BENCH_ONLY ?? ''];
+  if (only !== undefined) scenarios.splice(0, scenarios.length, scenarios[only]!);
   // Sanity: every scenario answers 200.
   for (const s of scenarios) {
     const probe = wrk(s.url, s.script, 1, 1, [tokenFile]);
@@ -195,7 +196,7 @@ end
     latency[s.name] = { p50: res.p50, p99: res.p99 };
   }
 
-  const exchange = median(runs['token exchange']!.rps);
+  const exchange = runs['token exchange'] ? median(runs['token exchange'].rps) : Number.NaN;
   const a = runs['(a) client_credentials'] ? median(runs['(a) client_credentials'].rps) : Number.NaN;
   const b = runs['(b) node:http + verify + sign'] ? median(runs['(b) node:http + verify + sign'].rps) : Number.NaN;
   const pad = (v: string, n: number) => v.padStart(n);
@@ -205,19 +206,22 @@ end
     const e = runs[s.name]!;
     console.log(`${s.name.padEnd(32)}${pad(median(e.rps).toFixed(0), 14)}${pad(`${Math.min(...e.rps).toFixed(0)}–${Math.max(...e.rps).toFixed(0)}`, 18)}${pad(median(e.cpuUs).toFixed(0), 12)}${pad(latency[s.name]!.p50.toFixed(2), 11)}${pad(latency[s.name]!.p99.toFixed(2), 11)}${pad(String(e.non2xx), 9)}`);
   }
-  const targets = {
+  const targets = only !== undefined ? {} : {
     'exchange ≥ 0.8 × (a)': exchange >= 0.8 * a,
     'exchange ≥ 0.7 × (b)': exchange >= 0.7 * b,
     'p99 ≤ 5 ms at 1 connection': latency['token exchange']!.p99 <= 5,
   };
-  console.log(`\nexchange/(a) = ${(exchange / a).toFixed(2)}, exchange/(b) = ${(exchange / b).toFixed(2)}`);
+  if (only === undefined) console.log(`\nexchange/(a) = ${(exchange / a).toFixed(2)}, exchange/(b) = ${(exchange / b).toFixed(2)}`);
   for (const [name, ok] of Object.entries(targets)) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${name}`);
 
   const date = new Date().toISOString().slice(0, 10);
   const result = { date, node: process.version, runs: RUNS, seconds: SECONDS, connections: CONNECTIONS, scenarios: runs, latency, ratios: { a: exchange / a, b: exchange / b }, targets };
-  const out = join(ROOT, 'bench', 'results', `exchange-${date}.json`);
-  await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`\nwrote ${out}`);
+  // A partial run (BENCH_ONLY) is for profiling; only full runs are recorded.
+  if (only === undefined) {
+    const out = join(ROOT, 'bench', 'results', `exchange-${date}.json`);
+    await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`\nwrote ${out}`);
+  }
   if (profile.length > 0) {
     gateway.kill('SIGTERM');
     await new Promise((resolve) => gateway.once('exit', resolve));

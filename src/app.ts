@@ -12,10 +12,11 @@ import type Provider from 'oidc-provider';
 
 import { createAdminRouter } from './admin/index.ts';
 import {
-  createAccessTokenVerifier, createAuthorizationServer, createInteractionRouter, createOidcAdapter, issuerPath,
+  createAccessTokenVerifier, createAuthorizationServer, createClientAuthenticator, createInteractionRouter, createOidcAdapter,
+  createTokenEndpoint, issuerPath, staticClients,
 } from './authz/index.ts';
 import type { Config } from './config/index.ts';
-import { allowedDuplicateParameters, createAuditLog, createTokenExchangeHandler, parameters as exchangeParameters, TOKEN_EXCHANGE } from './exchange/index.ts';
+import { createAuditLog, createTokenExchange, TOKEN_EXCHANGE } from './exchange/index.ts';
 import { createFederation, createFederationRouter } from './federation/index.ts';
 import type { Federation } from './federation/index.ts';
 import { logoutReturnKey } from './federation/routes.ts';
@@ -44,8 +45,8 @@ export interface GatewayApp {
   app: Express;
   /**
    * The request listener to serve: the express app, except that POST {issuer}/token goes to
-   * oidc-provider through the same middleware without express's router (the token endpoint is
-   * the hot path; express's routing costs more per request than a token exchange's own work).
+   * the token endpoint's front through the same middleware without express's router (the token
+   * endpoint is the hot path; express's routing costs more per request than an exchange's work).
    */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   provider: Provider;
@@ -98,12 +99,24 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
       }
     },
   });
-  // RFC 8693 on the same token endpoint (client authentication and DPoP by oidc-provider).
-  provider.registerGrantType(TOKEN_EXCHANGE, createTokenExchangeHandler({
+  // The token endpoint's front authenticates clients and serves RFC 8693 itself (the hot path);
+  // every other grant goes on to oidc-provider (src/authz/token-endpoint.ts).
+  const clients = createClientAuthenticator({
+    issuer: config.issuer,
+    clients: staticClients(config),
+    unique: (iss, jti, expiresAt) => provider.ReplayDetection.unique(iss, jti, expiresAt),
+    fetch: deps.fetch ?? fetch,
+  });
+  const tokenExchange = createTokenExchange({
     config, provider, policy, sessions, accessTokens, keyRing,
     audit: createAuditLog(store, logger),
-    fetch: deps.fetch ?? fetch,
-  }), [...exchangeParameters], [...allowedDuplicateParameters]);
+    keysFor: clients.keysFor,
+  });
+  // Registered with oidc-provider too, so discovery advertises it and clients may list it; the
+  // front answers every token-exchange request before oidc-provider would see one.
+  provider.registerGrantType(TOKEN_EXCHANGE, () => {
+    throw new Error('token exchange requests are served by the token endpoint front (src/authz/token-endpoint.ts)');
+  }, [...tokenExchange.parameters], [...tokenExchange.allowedDuplicates]);
   const health = createHealthHandlers({
     checks: {
       store: () => store.ping(),
@@ -130,6 +143,11 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   app.get('/metrics', metrics.handler);
 
   const callback = provider.callback();
+  const tokenEndpoint = createTokenEndpoint({
+    issuer: config.issuer, trustProxy: config.trustProxy, provider, clients, fallback: callback,
+    grants: new Map([[TOKEN_EXCHANGE, tokenExchange]]), logger, metrics,
+  });
+  const tokenPath = `${base}/token`;
   // RFC 8414 §3: the metadata of an issuer with a path lives at
   // /.well-known/oauth-authorization-server{path}; same document as OpenID discovery.
   app.get(`/.well-known/oauth-authorization-server${base}`, (req, res) => {
@@ -152,11 +170,11 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   // Everything else under the issuer belongs to oidc-provider (it answers unknown paths with
   // an OAuth-shaped 404 itself); notFound catches what lies outside the issuer path.
   const normalizeBasicAuth = createBasicAuthNormalizer(clientSecrets);
+  app.post(tokenPath, normalizeBasicAuth, (req, res) => tokenEndpoint(req, res));
   app.use(base || '/', normalizeBasicAuth, callback);
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  const tokenPath = `${base}/token`;
   const tokenChain: RequestHandler[] = [logRequests, measure, securityHeaders, normalizeBasicAuth];
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method !== 'POST' || (req.url !== tokenPath && !req.url?.startsWith(`${tokenPath}?`))) {
@@ -179,7 +197,7 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
       const middleware = tokenChain[step++];
       try {
         if (middleware) middleware(request, response, next);
-        else callback(req, res);
+        else tokenEndpoint(req, res);
       } catch (thrown) {
         fail(thrown);
       }

@@ -13,5 +13,5 @@ export class TemporarilyUnavailable extends errors.OIDCProviderError {
 }
 
 export const {
-  InvalidGrant, InvalidScope, InvalidTarget, InvalidRequest, InvalidClient, InvalidDpopProof, UnauthorizedClient, CustomOIDCProviderError,
+  InvalidGrant, InvalidScope, InvalidTarget, InvalidRequest, InvalidClientAuth, InvalidDpopProof, UnauthorizedClient, CustomOIDCProviderError,
 } = errors;

@@ -6,8 +6,10 @@ export { createAdapterFactory as createOidcAdapter } from './adapter.ts';
 export {
   CustomOIDCProviderError, InvalidDpopProof, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, TemporarilyUnavailable, UnauthorizedClient,
 } from './errors.ts';
-export { checkDpopReplay, validateDpop } from './oidc-provider-internals.ts';
-export type { DpopProof } from './oidc-provider-internals.ts';
+export { createClientAuthenticator } from './client-auth.ts';
+export type { AuthenticatedClient, ClientAuthenticator } from './client-auth.ts';
+export { createTokenEndpoint } from './token-endpoint.ts';
+export type { LeanGrant, LeanGrantRequest, LeanGrantResponse, TokenParams } from './token-endpoint.ts';
 export { chainFromAct, createAccessTokenVerifier, revokedJtiKey } from './access-tokens.ts';
 export type { AccessTokenClaims, AccessTokenVerifier } from './access-tokens.ts';
-export { ADMIN_SCOPE, adminAudience } from './clients.ts';
+export { ADMIN_SCOPE, adminAudience, staticClients } from './clients.ts';

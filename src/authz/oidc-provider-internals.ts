@@ -1,26 +1,26 @@
-// The one seam into oidc-provider's internals (STYLE.md; enforced by ESLint no-restricted-imports).
-// Custom grants need what oidc-provider's own grants use but does not export: DPoP proof
-// validation (RFC 9449 §4.3: signature, typ, htm, htu, iat window, nonce) and its replay check.
-// Pinned by the oidc-provider version in package-lock.json (9.13: helpers take the provider
-// first and assert it matches the context); any upgrade must revisit this file and its tests.
-// @ts-expect-error: internal module without type declarations
-import validateDpopInternal, { checkDpopReplay as checkDpopReplayInternal } from 'oidc-provider/lib/helpers/validate_dpop.js';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+// The one seam that depends on how oidc-provider works inside (STYLE.md; ESLint keeps imports of
+// its internal modules to this file). Pinned by the oidc-provider version in package-lock.json
+// (9.13); any upgrade must revisit this file and its tests (test/authz/token-endpoint.test.ts).
+import type { IncomingMessage } from 'node:http';
 
-export interface DpopProof {
-  /** RFC 7638 thumbprint of the proof's public key (becomes cnf.jkt). */
-  thumbprint: string;
-  jti: string;
-  iat: number;
-}
-
-/** Validates the request's DPoP proof, if any; throws invalid_dpop_proof when it is invalid. */
-export async function validateDpop(ctx: KoaContextWithOIDC): Promise<DpopProof | undefined> {
-  const validate = validateDpopInternal as (provider: unknown, ctx: KoaContextWithOIDC) => Promise<DpopProof | undefined>;
-  return (await validate(ctx.oidc.provider, ctx)) ?? undefined;
-}
-
-/** Refuses a proof whose jti was already seen for this client (replay). */
-export async function checkDpopReplay(ctx: KoaContextWithOIDC, proof: DpopProof, clientId: string, ErrorClass: new (message: string) => Error): Promise<void> {
-  await (checkDpopReplayInternal as (...args: unknown[]) => Promise<void>)(ctx.oidc.provider, ctx, proof, clientId, ErrorClass);
+/**
+ * Makes a request whose body the token endpoint's front (token-endpoint.ts) has read readable
+ * again for oidc-provider: the same bytes, once. oidc-provider 9.13 reads form bodies through
+ * `req.readable`, `req.readableEncoding` and `req.iterator()` (lib/shared/selective_body.js); its
+ * fallback for a consumed body (`req.body`) prints a warning meant for apps that parse bodies
+ * upstream, so the body is replayed through the same interface instead. The request object itself
+ * is kept (own properties shadow the stream's): a wrapper with the request as its prototype would
+ * turn every request into a V8 prototype object and slow all code touching requests.
+ */
+export function replayRequestBody(req: IncomingMessage, body: Buffer): IncomingMessage {
+  return Object.defineProperties(req, {
+    readable: { value: true, configurable: true },
+    readableEncoding: { value: null, configurable: true },
+    iterator: {
+      configurable: true,
+      value: async function* replay() {
+        yield body;
+      },
+    },
+  });
 }

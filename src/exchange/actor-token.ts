@@ -1,7 +1,7 @@
 // RFC 8693 §2.1 actor_token: the authenticated client IS the actor; an actor token, when sent,
 // must identify that same agent — a JWT the agent signed with its registered key (iss = sub =
 // client_id, aud = the gateway), or an access token the gateway issued to that agent.
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, jwtVerify } from 'jose';
+import { jwtVerify } from 'jose';
 import type { JWTVerifyGetKey } from 'jose';
 
 import type { AccessTokenVerifier } from '../authz/index.ts';
@@ -15,21 +15,8 @@ export const TOKEN_TYPE = {
 export interface ActorTokenDeps {
   issuer: string;
   accessTokens: AccessTokenVerifier;
-  fetch: typeof fetch;
-}
-
-const keySets = new WeakMap<AgentConfig, JWTVerifyGetKey>();
-
-function agentKeys(agent: AgentConfig, deps: ActorTokenDeps): JWTVerifyGetKey | undefined {
-  if (agent.auth.method !== 'private_key_jwt') return undefined;
-  let keys = keySets.get(agent);
-  if (!keys) {
-    keys = agent.auth.jwks
-      ? createLocalJWKSet(agent.auth.jwks as Parameters<typeof createLocalJWKSet>[0])
-      : createRemoteJWKSet(new URL(agent.auth.jwksUri!), { [customFetch]: (url, options) => deps.fetch(url, options as RequestInit) });
-    keySets.set(agent, keys);
-  }
-  return keys;
+  /** The agent's registered verification keys (private_key_jwt agents; client-auth.ts). */
+  keysFor(clientId: string): JWTVerifyGetKey | undefined;
 }
 
 /** True when the actor token identifies `agent`; false otherwise (never throws on bad input). */
@@ -39,7 +26,7 @@ export async function actorTokenIdentifies(agent: AgentConfig, token: string, ty
     return Boolean(claims && claims.client_id === agent.clientId && !(await deps.accessTokens.isRevoked(claims)));
   }
   if (type === TOKEN_TYPE.jwt) {
-    const keys = agentKeys(agent, deps);
+    const keys = deps.keysFor(agent.clientId);
     if (!keys) return false;
     try {
       const { payload } = await jwtVerify(token, keys, {

@@ -1,25 +1,30 @@
-// The token-exchange grant (RFC 8693), registered on oidc-provider's token endpoint, which has
-// already parsed the form, rejected duplicate parameters (except audience/resource, which may
-// repeat, §2.1) and authenticated the agent (private_key_jwt, client_secret_basic/post).
+// The token-exchange grant (RFC 8693), served by the token endpoint's front (src/authz/
+// token-endpoint.ts), which has already parsed the form, refused duplicate parameters (except
+// audience/resource, which may repeat, §2.1) and authenticated the agent (private_key_jwt,
+// client_secret_basic/post) exactly as oidc-provider's token endpoint would.
 // The handler is an ordered list of small named steps (STYLE.md), each refusing with the exact
 // RFC error: the agent must be an agent; the parameters must make sense; a DPoP proof, if sent,
 // must be valid and fresh; the audience is exactly one; the subject token is what it is
 // (person's or agent's — decided by the token, not the request); an actor token must name the
 // same agent; then the policy decides and the result is minted, audited, and answered.
-import type { KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 
-import { checkDpopReplay, CustomOIDCProviderError, InvalidDpopProof, InvalidRequest, InvalidTarget, validateDpop } from '../authz/index.ts';
-import type { AccessTokenVerifier, DpopProof } from '../authz/index.ts';
+import { CustomOIDCProviderError, InvalidDpopProof, InvalidRequest, InvalidTarget } from '../authz/index.ts';
+import type { AccessTokenVerifier, LeanGrant, LeanGrantRequest, LeanGrantResponse } from '../authz/index.ts';
 import type { AgentConfig, Config } from '../config/index.ts';
-import type { KeyRing } from '../keys/index.ts';
+import { DPOP_ALGORITHMS, DpopProofError, verifyDpopProof } from '../keys/index.ts';
+import type { DpopProof, KeyRing } from '../keys/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { SessionService } from '../session/index.ts';
 import { actorTokenIdentifies, TOKEN_TYPE } from './actor-token.ts';
+import type { ActorTokenDeps } from './actor-token.ts';
 import type { AuditLog } from './audit.ts';
 import { resolveSubjectToken, SubjectTokenError } from './subject-token.ts';
 import type { SubjectToken } from './subject-token.ts';
 import { actFromChain, createAgentTokenSigner } from './tokens.ts';
+
+/** How long a DPoP proof's jti is remembered (its iat window, as oidc-provider). */
+const DPOP_WINDOW = 300;
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -39,7 +44,8 @@ export interface TokenExchangeDeps {
   accessTokens: AccessTokenVerifier;
   keyRing: KeyRing;
   audit: AuditLog;
-  fetch: typeof fetch;
+  /** The registered keys of private_key_jwt agents (their actor tokens are JWTs they sign). */
+  keysFor: ActorTokenDeps['keysFor'];
   /** Seconds since the epoch. */
   now?: () => number;
 }
@@ -57,22 +63,21 @@ const list = (value: unknown): string[] =>
 
 const refuse = (error: string, description: string) => new CustomOIDCProviderError(error, description);
 
-export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaContextWithOIDC) => Promise<void> {
+export function createTokenExchange(deps: TokenExchangeDeps): LeanGrant {
   const { config, policy, audit } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const agents = new Map(config.agents.map((a) => [a.clientId, a]));
   const apps = new Set(config.apps.map((a) => a.clientId));
   const signer = createAgentTokenSigner(config.issuer, deps.keyRing);
 
-  function requireAgent(ctx: KoaContextWithOIDC): AgentConfig {
-    const clientId = ctx.oidc.client!.clientId;
+  function requireAgent(request: LeanGrantRequest): AgentConfig {
+    const { clientId } = request.client;
     const agent = agents.get(clientId);
     if (!agent) throw refuse('unauthorized_client', `client "${clientId}" is not a registered agent; only agents exchange tokens`);
     return agent;
   }
 
-  function validateParameters(ctx: KoaContextWithOIDC): void {
-    const p = ctx.oidc.params as Record<string, unknown>;
+  function validateParameters({ params: p }: LeanGrantRequest): void {
     if (typeof p.subject_token !== 'string' || !p.subject_token) throw new InvalidRequest("missing required parameter 'subject_token'");
     if (p.subject_token_type !== TOKEN_TYPE.accessToken) {
       throw new InvalidRequest(p.subject_token_type ? `unsupported subject_token_type (use ${TOKEN_TYPE.accessToken})` : "missing required parameter 'subject_token_type'");
@@ -85,16 +90,23 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
     }
   }
 
-  async function checkDpop(ctx: KoaContextWithOIDC, exchange: Exchange): Promise<void> {
-    const proof = await validateDpop(ctx);
-    if (proof) {
-      await checkDpopReplay(ctx, proof, exchange.agent.clientId, InvalidDpopProof);
-      exchange.dpop = proof;
+  async function checkDpop(request: LeanGrantRequest, exchange: Exchange): Promise<void> {
+    if (!request.dpop) return;
+    let proof: DpopProof;
+    try {
+      proof = verifyDpopProof(request.dpop, { method: request.method, url: request.url, now: now(), algorithms: DPOP_ALGORITHMS });
+    } catch (error) {
+      if (error instanceof DpopProofError) throw new InvalidDpopProof(error.message);
+      throw error;
     }
+    // Replay: the same registry oidc-provider's own grants use, so a proof is good once anywhere.
+    if (!(await deps.provider.ReplayDetection.unique(exchange.agent.clientId, proof.jti, now() + DPOP_WINDOW))) {
+      throw new InvalidDpopProof('DPoP proof JWT Replay detected');
+    }
+    exchange.dpop = proof;
   }
 
-  function resolveAudience(ctx: KoaContextWithOIDC, exchange: Exchange): void {
-    const p = ctx.oidc.params as Record<string, unknown>;
+  function resolveAudience({ params: p }: LeanGrantRequest, exchange: Exchange): void {
     const audiences = [...new Set(list(p.audience))];
     const resources = [...new Set(list(p.resource))];
     if (audiences.length > 0 && resources.length > 0 && (audiences.length !== 1 || resources.length !== 1 || audiences[0] !== resources[0])) {
@@ -106,9 +118,9 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
     if (typeof p.scope === 'string') exchange.scopes = p.scope.split(' ').filter(Boolean);
   }
 
-  async function resolveSubject(ctx: KoaContextWithOIDC, exchange: Exchange): Promise<void> {
+  async function resolveSubject({ params }: LeanGrantRequest, exchange: Exchange): Promise<void> {
     try {
-      exchange.subject = await resolveSubjectToken(String(ctx.oidc.params!.subject_token), {
+      exchange.subject = await resolveSubjectToken(String(params.subject_token), {
         provider: deps.provider, accessTokens: deps.accessTokens, sessions: deps.sessions, apps,
       });
     } catch (error) {
@@ -117,11 +129,10 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
     }
   }
 
-  async function checkActor(ctx: KoaContextWithOIDC, exchange: Exchange): Promise<void> {
-    const p = ctx.oidc.params as Record<string, unknown>;
+  async function checkActor({ params: p }: LeanGrantRequest, exchange: Exchange): Promise<void> {
     if (p.actor_token === undefined) return;
     const ok = await actorTokenIdentifies(exchange.agent, String(p.actor_token), String(p.actor_token_type), {
-      issuer: config.issuer, accessTokens: deps.accessTokens, fetch: deps.fetch,
+      issuer: config.issuer, accessTokens: deps.accessTokens, keysFor: deps.keysFor,
     });
     if (!ok) throw new InvalidRequest(`actor_token does not identify the authenticated agent "${exchange.agent.clientId}"`);
   }
@@ -130,11 +141,10 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
    * A refusal before the policy is asked (parameters, DPoP proof, target, subject or actor token)
    * is an exchange decision too: audited like the policy's own refusals, with what is known so far.
    */
-  async function auditRefusal(ctx: KoaContextWithOIDC, exchange: Exchange, error: unknown): Promise<void> {
+  async function auditRefusal({ params: p }: LeanGrantRequest, exchange: Exchange, error: unknown): Promise<void> {
     const { error: code, error_description: description, status } = error as { error?: unknown; error_description?: unknown; status?: unknown };
     // Only OAuth refusals; a store outage (5xx) is no decision and must not be masked.
     if (typeof code !== 'string' || typeof status !== 'number' || status >= 500) return;
-    const p = ctx.oidc.params as Record<string, unknown>;
     const { subject } = exchange;
     await audit.record({
       event: 'token.exchange_refused', time: now(), agent: exchange.agent.clientId,
@@ -146,16 +156,16 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
     });
   }
 
-  return async function tokenExchange(ctx) {
-    const exchange: Exchange = { agent: requireAgent(ctx) };
+  async function handle(request: LeanGrantRequest): Promise<LeanGrantResponse> {
+    const exchange: Exchange = { agent: requireAgent(request) };
     try {
-      validateParameters(ctx);
-      await checkDpop(ctx, exchange);
-      resolveAudience(ctx, exchange);
-      await resolveSubject(ctx, exchange);
-      await checkActor(ctx, exchange);
+      validateParameters(request);
+      await checkDpop(request, exchange);
+      resolveAudience(request, exchange);
+      await resolveSubject(request, exchange);
+      await checkActor(request, exchange);
     } catch (error) {
-      await auditRefusal(ctx, exchange, error);
+      await auditRefusal(request, exchange, error);
       throw error;
     }
 
@@ -189,14 +199,15 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
       });
       if (decision.outcome === 'deny') throw refuse(decision.error, decision.description);
       // RFC 9470 §3: tell the client what sign-in would satisfy the request.
-      ctx.status = 400;
-      ctx.body = {
-        error: decision.error,
-        error_description: decision.description,
-        ...(decision.acrValues ? { acr_values: decision.acrValues.join(' ') } : {}),
-        ...(decision.maxAge !== undefined ? { max_age: decision.maxAge } : {}),
+      return {
+        status: 400,
+        body: {
+          error: decision.error,
+          error_description: decision.description,
+          ...(decision.acrValues ? { acr_values: decision.acrValues.join(' ') } : {}),
+          ...(decision.maxAge !== undefined ? { max_age: decision.maxAge } : {}),
+        },
       };
-      return;
     }
 
     const { identity } = subject.session;
@@ -218,12 +229,17 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
     });
     // An agent working for the person is activity on the session (written at most once a minute).
     await deps.sessions.touch(subject.session);
-    ctx.body = {
-      access_token: token,
-      issued_token_type: TOKEN_TYPE.accessToken,
-      token_type: exchange.dpop ? 'DPoP' : 'Bearer',
-      expires_in: decision.ttl,
-      scope: decision.scopes.join(' '),
+    return {
+      status: 200,
+      body: {
+        access_token: token,
+        issued_token_type: TOKEN_TYPE.accessToken,
+        token_type: exchange.dpop ? 'DPoP' : 'Bearer',
+        expires_in: decision.ttl,
+        scope: decision.scopes.join(' '),
+      },
     };
-  };
+  }
+
+  return { parameters, allowedDuplicates: allowedDuplicateParameters, handle };
 }

@@ -1,5 +1,5 @@
 // Token exchange (RFC 8693): per-agent downscoped tokens on one enterprise session.
-export { allowedDuplicateParameters, createTokenExchangeHandler, parameters, TOKEN_EXCHANGE } from './grant.ts';
+export { createTokenExchange, TOKEN_EXCHANGE } from './grant.ts';
 export type { TokenExchangeDeps } from './grant.ts';
 export { createAuditLog } from './audit.ts';
 export type { AuditLog, ExchangeAuditEvent } from './audit.ts';

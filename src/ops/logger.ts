@@ -100,7 +100,9 @@ export function createLogger(options: LoggerOptions): Logger {
       log: (object) => scrub(object) as Record<string, unknown>,
     },
   };
-  return options.destination ? pino(config, options.destination) : pino(config);
+  // stdout written asynchronously: lines logged while a write is in flight go out in one write
+  // (the token endpoint logs two lines per request); pino flushes what is pending on exit.
+  return pino(config, options.destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
