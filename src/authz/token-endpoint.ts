@@ -153,9 +153,15 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): (req: IncomingMess
     res.end(JSON.stringify(body));
   }
 
+  // Per grant, once: the parameters it reads and those that must not repeat.
+  const shapes = new Map([...grants].map(([grantType, grant]) => {
+    const allowed = [...new Set(['grant_type', ...CLIENT_AUTH_PARAMETERS, ...grant.parameters])];
+    return [grantType, { allowed, single: allowed.filter((name) => !grant.allowedDuplicates.includes(name)) }];
+  }));
+
   async function serve(req: IncomingMessage, res: ServerResponse, grantType: string, grant: LeanGrant, form: Map<string, string[]>): Promise<void> {
+    const { allowed, single } = shapes.get(grantType)!;
     // Allow-listed parameters only, as oidc-provider assembles them; an empty value is absent.
-    const allowed = new Set(['grant_type', ...CLIENT_AUTH_PARAMETERS, ...grant.parameters]);
     const params: Record<string, string | string[] | undefined> = {};
     for (const name of allowed) {
       const values = form.get(name)?.filter((value) => value !== '');
@@ -172,8 +178,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): (req: IncomingMess
     if (!(client.metadata.grant_types ?? ['authorization_code']).includes(grantType)) {
       throw new OAuthRefusal(400, 'invalid_request', 'requested grant type is not allowed for this client');
     }
-    const repeatable = new Set(grant.allowedDuplicates);
-    rejectDupes(params, [...allowed].filter((name) => !repeatable.has(name)));
+    rejectDupes(params, single);
     const { scope } = params;
     if (scope !== undefined && (typeof scope !== 'string' || !SCOPE_SYNTAX.test(scope))) {
       throw new OAuthRefusal(400, 'invalid_scope', 'scope contains invalid characters');
