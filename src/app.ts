@@ -22,10 +22,12 @@ import type { Federation } from './federation/index.ts';
 import { logoutReturnKey } from './federation/routes.ts';
 import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders, toOAuthBody } from './http/index.ts';
 import type { KeyRing } from './keys/index.ts';
-import { createHealthHandlers, requestLogger } from './ops/index.ts';
+import { createAuditTrail, createHealthHandlers, requestLogger } from './ops/index.ts';
 import type { Logger, Metrics } from './ops/index.ts';
 import { createPolicy } from './policy/index.ts';
 import type { Policy } from './policy/index.ts';
+import { createRevocationFeed, createRevocationService, longestTokenLifetime } from './revocation/index.ts';
+import type { RevocationFeed, RevocationService } from './revocation/index.ts';
 import { createCookieSigner, createSessionService } from './session/index.ts';
 import type { SessionService } from './session/index.ts';
 import type { Store } from './store/index.ts';
@@ -53,6 +55,10 @@ export interface GatewayApp {
   policy: Policy;
   sessions: SessionService;
   federation: Federation;
+  /** Revocation records and events; `close()` drops this replica's channel subscription. */
+  revocations: RevocationService;
+  /** The revocation feed; `close()` ends its open streams (graceful shutdown). */
+  revocationFeed: RevocationFeed;
 }
 
 export function createApp(config: Config, deps: AppDeps): GatewayApp {
@@ -60,12 +66,16 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   const base = issuerPath(config.issuer);
   const adapter = createOidcAdapter(store);
   const grants = adapter('Grant');
+  const revocations = createRevocationService({ store, longestTokenLifetime: longestTokenLifetime(config), logger });
   const sessions = createSessionService({
     store,
     ttl: config.session.ttl,
     idleTtl: config.session.idleTtl,
-    // Everything issued under the session goes with it (DESIGN.md core flow step 6).
-    onEnded: async (_session, grantIds) => {
+    revocationTtl: revocations.recordTtl,
+    // Everything issued under the session goes with it (DESIGN.md core flow step 6), and every
+    // replica and resource server hears of it (one `session` event, whoever ended it).
+    onEnded: async (session, grantIds, reason) => {
+      await revocations.sessionEnded({ sid: session.sid, sub: session.accountId }, reason);
       for (const grantId of grantIds) {
         await grants.revokeByGrantId?.(grantId);
         await grants.destroy(grantId);
@@ -79,7 +89,7 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   const policy = createPolicy(config);
   const federation = createFederation({ config, store, sessions, policy, cookies, logger, fetch: deps.fetch ?? fetch });
   const provider = createAuthorizationServer({
-    config, keyRing, sessions, cookies, cookieKeys, adapter, accessTokens, logger, metrics,
+    config, keyRing, sessions, cookies, cookieKeys, adapter, accessTokens, logger, metrics, revocations,
     onLogout: async (session, continueTo) => {
       const connector = federation.connectors.get(session.upstream.idp);
       if (!connector) return undefined;
@@ -162,11 +172,25 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     adminClients: config.admin.clients.map((client) => client.clientId),
     policy,
     logger,
+    sessions,
+    revocations,
+    audit: createAuditTrail(store, logger),
+    agents: new Map(config.agents.map((agent) => [agent.clientId, { disabled: agent.disabled }])),
   }));
+  // Not through oidc-provider: resource servers follow revocations here (issue 6).
+  const revocationFeed = createRevocationFeed({
+    issuer: config.issuer,
+    revocations,
+    tokens: accessTokens,
+    clients: config.resources.flatMap((res) => (res.client ? [res.client.clientId] : [])),
+    logger,
+  });
+  app.use(`${base}/revocations`, revocationFeed.router);
   const clientSecrets = new Map<string, string>();
   for (const agent of config.agents) if (agent.auth.method !== 'private_key_jwt') clientSecrets.set(agent.clientId, agent.auth.secret);
   for (const client of config.apps) if (client.clientSecret) clientSecrets.set(client.clientId, client.clientSecret);
   for (const client of config.admin.clients) if (client.auth.method !== 'private_key_jwt') clientSecrets.set(client.clientId, client.auth.secret);
+  for (const { client } of config.resources) if (client && client.auth.method !== 'private_key_jwt') clientSecrets.set(client.clientId, client.auth.secret);
   // Everything else under the issuer belongs to oidc-provider (it answers unknown paths with
   // an OAuth-shaped 404 itself); notFound catches what lies outside the issuer path.
   const normalizeBasicAuth = createBasicAuthNormalizer(clientSecrets);
@@ -204,5 +228,5 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     };
     next();
   };
-  return { app, handler, provider, policy, sessions, federation };
+  return { app, handler, provider, policy, sessions, federation, revocations, revocationFeed };
 }

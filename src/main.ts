@@ -65,9 +65,12 @@ export async function serve(configPath: string): Promise<number> {
     server,
     timeoutMs: config.shutdown.timeout * 1000,
     logger,
-    onClosed: [() => store.close()],
+    // Revocation feed streams end at once (their clients reconnect to another replica).
+    onDraining: [() => gateway.revocationFeed.close()],
+    onClosed: [() => gateway.revocations.close(), () => store.close()],
   });
-  const { handler } = createApp(config, { store, keyRing, logger, metrics, draining: () => graceful.draining() });
+  const gateway = createApp(config, { store, keyRing, logger, metrics, draining: () => graceful.draining() });
+  const { handler } = gateway;
   server.on('request', handler);
 
   await new Promise<void>((resolve, reject) => {

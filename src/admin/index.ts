@@ -7,10 +7,14 @@ import type { Logger } from '../ops/index.ts';
 import type { Policy } from '../policy/index.ts';
 import { requireAdmin } from './auth.ts';
 import { createExplainRouter } from './explain.ts';
+import { createRevocationAdminRouter } from './revocation.ts';
+import type { AdminRevocationDeps } from './revocation.ts';
 
 export { explainInput, explainRequestSchema } from './explain.ts';
 export type { ExplainRequest } from './explain.ts';
 export { requireAdmin } from './auth.ts';
+
+export type { AdminRevocationDeps } from './revocation.ts';
 
 export function createAdminRouter(deps: {
   issuer: string;
@@ -18,9 +22,10 @@ export function createAdminRouter(deps: {
   adminClients: readonly string[];
   policy: Policy;
   logger: Logger;
-}): Router {
+} & AdminRevocationDeps): Router {
   const router = express.Router();
   router.use(requireAdmin(deps));
   router.use(createExplainRouter(deps));
+  router.use(createRevocationAdminRouter(deps));
   return router;
 }

@@ -2,15 +2,17 @@
 // revocation and the admin API. Always pins the algorithms of the key ring, the issuer, the
 // `typ: at+jwt` header and requires exp/iat/jti/client_id/aud, so an ID token or a foreign JWT is
 // never taken for an access token (RFC 9068 §4, RFC 8725 §3.11). Revocation records live in the
-// store: whoever asks sees the same answer on every replica.
+// store (src/revocation/records.ts: the token, its session, its person, its agent and every actor
+// of its chain): whoever asks sees the same answer on every replica, read per request, no cache.
 import type { JWTPayload } from 'jose';
 
 import { createJwsVerifier } from '../keys/index.ts';
 import type { KeyRing } from '../keys/index.ts';
-import { revokedSidKey } from '../session/index.ts';
+import { isRevokedBy, revocationKeys as recordKeys, revokedJtiKey } from '../revocation/index.ts';
+import type { RevocableClaims } from '../revocation/index.ts';
 import type { Store } from '../store/index.ts';
 
-export const revokedJtiKey = (jti: string) => `revoked:jti:${jti}`;
+export { revokedJtiKey };
 
 /**
  * The actors of an `act` claim (RFC 8693 §4.1), newest first; undefined when it is malformed or
@@ -43,15 +45,36 @@ export interface AccessTokenClaims extends JWTPayload {
   auth_time?: number;
 }
 
+/**
+ * What revocation looks at. A malformed `act` names no actor here: such a token is refused as
+ * malformed wherever chains matter (introspection, the exchange).
+ */
+function revocable(claims: AccessTokenClaims): RevocableClaims {
+  return {
+    jti: claims.jti,
+    iat: claims.iat,
+    client_id: claims.client_id,
+    sub: typeof claims.sub === 'string' ? claims.sub : undefined,
+    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+    actors: claims.act === undefined ? [] : chainFromAct(claims.act) ?? [],
+  };
+}
+
 export interface AccessTokenVerifier {
   /** The claims of a valid, unexpired token signed by the gateway; undefined otherwise. */
   verify(token: string, options?: { audience?: string }): Promise<AccessTokenClaims | undefined>;
   /**
-   * Whether the token itself, or the enterprise session it came from, was revoked. Throws
-   * StoreUnavailableError when the store cannot answer (callers fail closed).
+   * Whether the token was revoked: itself (RFC 7009), its enterprise session, every session of its
+   * person, or its agent or any actor of its chain (kill switch), reading the records in one
+   * round trip. Throws StoreUnavailableError when the store cannot answer (callers fail closed).
    */
   isRevoked(claims: AccessTokenClaims): Promise<boolean>;
-  /** The store keys whose presence means the token is revoked (for callers batching reads). */
+  /**
+   * The same decision from values the caller read itself for `revocationKeys(claims)` (same
+   * order, null for a missing key): pure, for callers batching the reads with their own.
+   */
+  isRevoked(claims: AccessTokenClaims, values: readonly (string | null)[]): boolean;
+  /** The store keys whose records decide whether the token is revoked (pure; for batched reads). */
   revocationKeys(claims: AccessTokenClaims): string[];
   /** Records a revocation until the token would have expired. */
   revoke(claims: AccessTokenClaims): Promise<void>;
@@ -67,6 +90,18 @@ export function createAccessTokenVerifier(options: {
   // node:crypto, keys imported once (src/keys/jws.ts): the exchange verifies one per request.
   const jws = createJwsVerifier(options.keyRing.publicJwks.keys);
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+
+  function revocationKeys(claims: AccessTokenClaims): string[] {
+    return recordKeys(revocable(claims));
+  }
+
+  function isRevoked(claims: AccessTokenClaims): Promise<boolean>;
+  function isRevoked(claims: AccessTokenClaims, values: readonly (string | null)[]): boolean;
+  function isRevoked(claims: AccessTokenClaims, values?: readonly (string | null)[]): boolean | Promise<boolean> {
+    const subject = revocable(claims);
+    if (values) return isRevokedBy(subject, values);
+    return options.store.getMany(recordKeys(subject)).then((read) => isRevokedBy(subject, read));
+  }
 
   return {
     async verify(token, { audience } = {}) {
@@ -86,16 +121,8 @@ export function createAccessTokenVerifier(options: {
       if (!audiences || audiences.length === 0 || (audience !== undefined && !audiences.includes(audience))) return undefined;
       return payload as AccessTokenClaims;
     },
-    revocationKeys(claims) {
-      return [revokedJtiKey(claims.jti), ...(typeof claims.sid === 'string' ? [revokedSidKey(claims.sid)] : [])];
-    },
-    async isRevoked(claims) {
-      const [jti, sid] = await Promise.all([
-        options.store.get(revokedJtiKey(claims.jti)),
-        typeof claims.sid === 'string' ? options.store.get(revokedSidKey(claims.sid)) : null,
-      ]);
-      return jti !== null || sid !== null;
-    },
+    revocationKeys,
+    isRevoked,
     async revoke(claims) {
       // Keep the record a minute past expiry to cover clock skew at resource servers.
       const ttl = Math.max(1, claims.exp - now() + 60);

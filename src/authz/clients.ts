@@ -1,9 +1,13 @@
 // Static client registrations derived from config: `apps` sign people in (authorization code +
 // PKCE S256, public unless they have a secret), `agents` are confidential clients that
-// authenticate as themselves (client_secret_basic/post or private_key_jwt, RFC 7523 §2.2).
+// authenticate as themselves (client_secret_basic/post or private_key_jwt, RFC 7523 §2.2);
+// admin clients and resource servers' clients (`resources[].client`) use client_credentials only.
 import type { ClientMetadata } from 'oidc-provider';
 
-import type { AdminClientConfig, AgentConfig, AppConfig, Config } from '../config/index.ts';
+import type { AdminClientConfig, AgentConfig, AppConfig, Config, ResourceClientConfig } from '../config/index.ts';
+import { REVOCATIONS_SCOPE, revocationsAudience } from '../revocation/index.ts';
+
+export { REVOCATIONS_SCOPE, revocationsAudience };
 
 /** RFC 8693 token exchange (src/exchange), registered on the token endpoint. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -36,8 +40,8 @@ export function appClient(app: AppConfig, config: Config): ClientMetadata {
   };
 }
 
-/** A confidential client_credentials client (agents and admin clients). */
-function machineClient(client: AgentConfig | AdminClientConfig, scopes: readonly string[], grantTypes: string[]): ClientMetadata {
+/** A confidential client_credentials client (agents, admin clients, resource servers). */
+function machineClient(client: AgentConfig | AdminClientConfig | ResourceClientConfig, scopes: readonly string[], grantTypes: string[]): ClientMetadata {
   const auth = client.auth.method === 'private_key_jwt'
     ? {
       token_endpoint_auth_method: 'private_key_jwt',
@@ -65,5 +69,7 @@ export function staticClients(config: Config): ClientMetadata[] {
     // A disabled agent still authenticates, so it learns why it is refused (unauthorized_client).
     ...config.agents.map(agentClient),
     ...config.admin.clients.map((client) => machineClient(client, [ADMIN_SCOPE], ['client_credentials'])),
+    // A resource server reads the revocation feed (and may introspect, as any confidential client).
+    ...config.resources.flatMap((res) => (res.client ? [machineClient(res.client, [REVOCATIONS_SCOPE], ['client_credentials'])] : [])),
   ];
 }

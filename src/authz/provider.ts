@@ -8,10 +8,13 @@ import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/index.ts';
 import type { KeyRing } from '../keys/index.ts';
 import type { Logger, Metrics } from '../ops/index.ts';
+import { REVOCATIONS_SCOPE } from '../revocation/index.ts';
+import type { RevocationService } from '../revocation/index.ts';
 import type { CookieSigner, EnterpriseSession, SessionService } from '../session/index.ts';
+import { StoreUnavailableError } from '../store/index.ts';
 import { SESSION_COOKIE } from '../session/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
-import { InvalidRequest, UnauthorizedClient } from './errors.ts';
+import { InvalidRequest, TemporarilyUnavailable, UnauthorizedClient } from './errors.ts';
 import { ADMIN_SCOPE, OIDC_SCOPES, staticClients } from './clients.ts';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../pages/index.ts';
 import { createResourceIndicators } from './resource-servers.ts';
@@ -31,6 +34,8 @@ export interface AuthorizationServerDeps {
    * browser on to the IdP's end_session endpoint (returns that URL).
    */
   onLogout?: (session: EnterpriseSession, continueTo: string) => Promise<string | undefined>;
+  /** Runtime kill switches and person revocations; RFC 7009 revocations are published through it. */
+  revocations?: RevocationService;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -73,7 +78,11 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     // oidc-provider drops authorization parameters it does not know; the login interaction
     // picks the IdP from `idp_hint` (README "Signing people in").
     extraParams: ['idp_hint'],
-    scopes: [...OIDC_SCOPES, ...resourceScopes, ...(config.admin.clients.length > 0 ? [ADMIN_SCOPE] : [])],
+    scopes: [
+      ...OIDC_SCOPES, ...resourceScopes,
+      ...(config.admin.clients.length > 0 ? [ADMIN_SCOPE] : []),
+      ...(config.resources.some((res) => res.client) ? [REVOCATIONS_SCOPE] : []),
+    ],
     // acr/amr/auth_time ride on the openid scope so every ID token carries how and when the
     // person signed in (DESIGN.md core flow step 2); oidc-provider drops acr unless acrValues
     // lists the values the gateway can assert.
@@ -171,6 +180,18 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
       return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
     },
     extraTokenClaims: async (_ctx, token) => {
+      // Client credentials for an agent disabled at runtime (kill switch): refused, whatever the
+      // resource or format (this runs for every token oidc-provider issues to a client).
+      if (token.kind === 'ClientCredentials' && token.clientId && agentsById.has(token.clientId) && deps.revocations) {
+        let off: boolean;
+        try {
+          off = await deps.revocations.isAgentDisabled(token.clientId);
+        } catch (error) {
+          if (error instanceof StoreUnavailableError) throw new TemporarilyUnavailable();
+          throw error;
+        }
+        if (off) throw new UnauthorizedClient(`agent "${token.clientId}" is disabled`);
+      }
       const grantId = (token as { grantId?: string }).grantId;
       const sid = grantId ? await sessions.sidForGrant(grantId) : undefined;
       return sid ? { sid } : undefined;
@@ -186,8 +207,15 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  const { revocations } = deps;
   provider.use(createStructuredTokenMiddleware(deps.accessTokens, {
     disabledAgents: new Set(config.agents.filter((agent) => agent.disabled).map((agent) => agent.clientId)),
+    ...(revocations ? {
+      coversToken: (token) => revocations.coversToken(token),
+      onRevoked: async (claims) => {
+        await revocations.tokenRevoked({ jti: claims.jti, exp: claims.exp, sub: claims.sub, clientId: claims.client_id }, 'revocation');
+      },
+    } : {}),
   }));
   provider.use(async (ctx, next) => {
     await next();

@@ -6,10 +6,9 @@ import type { KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
 import type { KeyRing } from '../keys/index.ts';
-import { ADMIN_SCOPE, adminAudience } from './clients.ts';
+import { SERVICE_TOKEN_TTL } from '../revocation/index.ts';
+import { ADMIN_SCOPE, adminAudience, REVOCATIONS_SCOPE, revocationsAudience } from './clients.ts';
 import { InvalidScope, InvalidTarget, UnauthorizedClient } from './errors.ts';
-
-const ADMIN_TOKEN_TTL = 300;
 
 export interface ResourceIndicatorHooks {
   defaultResource(ctx: KoaContextWithOIDC): string | undefined;
@@ -22,6 +21,15 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
   const apps = new Map(config.apps.map((app) => [app.clientId, app]));
   const admins = new Set(config.admin.clients.map((client) => client.clientId));
   const adminResource = adminAudience(config.issuer);
+  // The gateway's own APIs are resources only their clients may target, and only for their scope.
+  const services = [
+    { resource: adminResource, scope: ADMIN_SCOPE, clients: admins },
+    {
+      resource: revocationsAudience(config.issuer),
+      scope: REVOCATIONS_SCOPE,
+      clients: new Set(config.resources.flatMap((res) => (res.client ? [res.client.clientId] : []))),
+    },
+  ];
 
   function requestedScopes(ctx: KoaContextWithOIDC): string[] {
     return String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
@@ -31,7 +39,8 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
     // An agent with exactly one audience gets it by default; otherwise it must say which.
     defaultResource(ctx) {
       const clientId = ctx.oidc.client?.clientId;
-      if (clientId && admins.has(clientId)) return adminResource;
+      const service = clientId ? services.find((s) => s.clients.has(clientId)) : undefined;
+      if (service) return service.resource;
       const agent = clientId ? agents.get(clientId) : undefined;
       if (agent && agent.audiences.length === 1 && ctx.oidc.params?.grant_type === 'client_credentials') {
         return agent.audiences[0];
@@ -40,17 +49,18 @@ export function createResourceIndicators(config: Config, keyRing: KeyRing): Reso
     },
 
     getResourceServerInfo(ctx, resource, client) {
-      if (resource === adminResource || admins.has(client.clientId)) {
-        if (resource !== adminResource || !admins.has(client.clientId)) {
+      const service = services.find((s) => s.resource === resource || s.clients.has(client.clientId));
+      if (service) {
+        if (resource !== service.resource || !service.clients.has(client.clientId)) {
           throw new InvalidTarget(`client "${client.clientId}" may not request tokens for "${resource}"`);
         }
         for (const scope of requestedScopes(ctx)) {
-          if (scope !== ADMIN_SCOPE) throw new InvalidScope(`scope "${scope}" is not offered by resource "${resource}"`, scope);
+          if (scope !== service.scope) throw new InvalidScope(`scope "${scope}" is not offered by resource "${resource}"`, scope);
         }
         return {
-          scope: ADMIN_SCOPE,
-          audience: adminResource,
-          accessTokenTTL: ADMIN_TOKEN_TTL,
+          scope: service.scope,
+          audience: service.resource,
+          accessTokenTTL: SERVICE_TOKEN_TTL,
           accessTokenFormat: 'jwt',
           jwt: { sign: { alg: keyRing.signingAlg } },
         };

@@ -7,13 +7,26 @@
 // This runs as Koa middleware around oidc-provider's endpoints and takes over only when
 // oidc-provider answered unsupported_token_type; by then oidc-provider has already parsed the
 // request and authenticated the client, so both endpoints keep its client authentication.
+// Opaque tokens oidc-provider found active are checked against the person and agent revocations
+// too (issue 6: a kill switch covers every token the agent holds, whatever its format).
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import { StoreUnavailableError } from '../store/index.ts';
 import { chainFromAct } from './access-tokens.ts';
-import type { AccessTokenVerifier } from './access-tokens.ts';
+import type { AccessTokenClaims, AccessTokenVerifier } from './access-tokens.ts';
 
-export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, options: { disabledAgents?: ReadonlySet<string> } = {}) {
+export interface StructuredTokenOptions {
+  /** Agents disabled in config: their tokens and those they are an actor of introspect inactive. */
+  disabledAgents?: ReadonlySet<string>;
+  /** Whether an ended session, or a person or agent revocation, covers an opaque token (src/revocation). */
+  coversToken?: (token: { sub?: string | undefined; sid?: string | undefined; clientId: string; iat: number }) => Promise<boolean>;
+  /** Called after a JWT access token was revoked (RFC 7009), e.g. to publish the event. */
+  onRevoked?: (claims: AccessTokenClaims) => Promise<void>;
+}
+
+const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its session store; retry shortly' };
+
+export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, options: StructuredTokenOptions = {}) {
   const disabled = options.disabledAgents ?? new Set<string>();
   async function introspect(ctx: KoaContextWithOIDC, token: string): Promise<void> {
     const claims = await tokens.verify(token);
@@ -64,6 +77,24 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, opt
       return;
     }
     await tokens.revoke(claims);
+    await options.onRevoked?.(claims);
+  }
+
+  /**
+   * An opaque token oidc-provider found active, whose session ended (even if revoking its grant
+   * failed half-way) or that a person or agent revocation covers, is not.
+   */
+  async function checkOpaque(ctx: KoaContextWithOIDC, introspected: { active?: boolean; sub?: unknown; client_id?: unknown; iat?: unknown }, sid: string | undefined): Promise<void> {
+    const { sub, client_id: clientId, iat } = introspected;
+    if (!options.coversToken || typeof clientId !== 'string' || typeof iat !== 'number') return;
+    const token = { sub: typeof sub === 'string' ? sub : undefined, sid, clientId, iat };
+    try {
+      if (await options.coversToken(token)) ctx.body = { active: false };
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      ctx.status = 503;
+      ctx.body = UNAVAILABLE;
+    }
   }
 
   return async function structuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
@@ -75,6 +106,10 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, opt
     const introspected = ctx.body as { active?: boolean; sid?: string } | undefined;
     const extraSid = (ctx.oidc.entities?.AccessToken as { extra?: { sid?: unknown } } | undefined)?.extra?.sid;
     if (route === 'introspection' && introspected?.active && typeof extraSid === 'string') introspected.sid = extraSid;
+    if (route === 'introspection' && introspected?.active) {
+      await checkOpaque(ctx, introspected, typeof extraSid === 'string' ? extraSid : undefined);
+      ctx.set('Cache-Control', 'no-store');
+    }
     const body = ctx.body as { error?: string } | undefined;
     if (ctx.status !== 400 || body?.error !== 'unsupported_token_type') return;
     const token = ctx.oidc.params?.token;
@@ -86,7 +121,7 @@ export function createStructuredTokenMiddleware(tokens: AccessTokenVerifier, opt
       // Fail closed: without the revocation records there is no answer but "try again".
       if (!(error instanceof StoreUnavailableError)) throw error;
       ctx.status = 503;
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its session store; retry shortly' };
+      ctx.body = UNAVAILABLE;
     }
     ctx.set('Cache-Control', 'no-store');
   };

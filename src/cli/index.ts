@@ -11,10 +11,11 @@ import { createLogger } from '../ops/index.ts';
 import { createPolicy, decisionToJson, formatDecision } from '../policy/index.ts';
 import { keysGenerate, keysRotate } from '../keys/index.ts';
 import type { CliIo } from '../keys/index.ts';
+import { runAdminCommand } from './admin.ts';
 
 export interface CliDeps extends CliIo {
   env: Readonly<Record<string, string | undefined>>;
-  /** What `idp test` fetches with (tests route it to loopback peers). */
+  /** What `idp test` and the admin commands fetch with (tests route it to loopback peers). */
   fetch?: typeof fetch;
   serve: (configPath: string) => Promise<number>;
   version: string;
@@ -36,6 +37,14 @@ commands:
                                       exit 0 grant, 3 refused or step-up
   idp test --config FILE [ID]         check each identity provider: discovery, issuer, JWKS,
                                       redirect URI, Graph / Directory credentials; exit 3 if any fails
+  sessions list --sub SUBJECT         a person's live sessions and the agents holding tokens from each
+  sessions revoke SID | --sub SUBJECT end one session, or every session of a person (their tokens die)
+  agents disable CLIENT_ID            kill switch: no new tokens; its tokens and those it delegated die
+  agents enable CLIENT_ID             new tokens work again (old ones stay revoked)
+                                      these talk to a running gateway's admin API:
+                                      --url ISSUER (or $AGENTGATE_URL), --client-id ID --client-secret S
+                                      (or $AGENTGATE_ADMIN_CLIENT_ID, $AGENTGATE_ADMIN_CLIENT_SECRET),
+                                      --json; exit 3 when the gateway refuses (unknown session or agent)
   help, --help                        this text
   version, --version                  print the version
 
@@ -86,6 +95,9 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
         const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
         return await idpTest(configPath(values), positionals[0], deps);
       }
+      case 'sessions':
+      case 'agents':
+        return await runAdminCommand(command, rest, deps, (problem) => usage(deps, problem));
       case 'version':
       case '--version':
         deps.stdout(deps.version);

@@ -731,6 +731,38 @@ describe('roles, role mappings, step-up and agents (policy sections)', () => {
       admin: { clients: [{ clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }] },
     }))).toEqual([{ path: 'admin.clients[0].clientId', message: 'duplicate client id "shared" (also agents[0].clientId)' }]);
   });
+
+  it('registers resource server clients like agents: unique ids, public keys only, one key source', () => {
+    const rs = (id: string, client: Record<string, unknown>) => ({ id, scopes: ['x:read'], client });
+    const config = validateConfig(devConfig({
+      resources: [rs('https://x.example.test', { clientId: 'x-rs', auth: { method: 'client_secret_post', secret: SECRET } })],
+    }));
+    expect(config.resources[0]!.client).toEqual({ clientId: 'x-rs', auth: { method: 'client_secret_post', secret: SECRET } });
+    expect(problems(devConfig({
+      agents: [{ clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }],
+      resources: [
+        rs('https://a.example.test', { clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }),
+        rs('https://b.example.test', { clientId: 'b-rs', auth: { method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', d: 'secret-part' }] } } }),
+        rs('https://c.example.test', { clientId: 'c-rs', auth: { method: 'private_key_jwt' } }),
+        rs('https://d.example.test', { clientId: 'd-rs', auth: { method: 'client_secret_basic', secret: 'short' }, extra: true }),
+      ],
+    }))).toEqual([
+      { path: 'resources[3].client.auth.secret', message: 'must be at least 32 characters (generate one with `openssl rand -base64 32`)' },
+      { path: 'resources[3].client.extra', message: 'unknown key' },
+    ]);
+    expect(problems(devConfig({
+      agents: [{ clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }],
+      resources: [
+        rs('https://a.example.test', { clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }),
+        rs('https://b.example.test', { clientId: 'b-rs', auth: { method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', d: 'secret-part' }] } } }),
+        rs('https://c.example.test', { clientId: 'c-rs', auth: { method: 'private_key_jwt' } }),
+      ],
+    }))).toEqual([
+      { path: 'resources[0].client.clientId', message: 'duplicate client id "shared" (also agents[0].clientId)' },
+      { path: 'resources[1].client.auth.jwks.keys[0]', message: 'must be a public key (the resource server keeps its private key)' },
+      { path: 'resources[2].client.auth', message: 'private_key_jwt needs exactly one of jwks or jwksUri' },
+    ]);
+  });
 });
 
 describe('identity providers', () => {

@@ -260,6 +260,15 @@ const resource = z.strictObject({
   name: z.string().optional(),
   scopes: z.array(scopeToken).min(1),
   tokenTtl: duration('5m'),
+  /**
+   * The resource server's own client (client_credentials only): it reads the revocation feed
+   * (scope agentgate:revocations) and may introspect tokens.
+   */
+  client: z.strictObject({
+    clientId: nonEmpty,
+    name: z.string().optional(),
+    auth: clientAuth,
+  }).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -328,6 +337,7 @@ export type IdentityProviderConfig = Config['identityProviders'][number];
 export type RoleMappingConfig = Config['roleMappings'][number];
 export type StepUpConfig = Config['stepUp'][number];
 export type AdminClientConfig = Config['admin']['clients'][number];
+export type ResourceClientConfig = NonNullable<ResourceConfig['client']>;
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -504,6 +514,19 @@ export function checkConfig(config: Config): ConfigProblem[] {
     claimClientId(client.clientId, `admin.clients[${i}].clientId`);
     if (client.auth.method === 'private_key_jwt' && Boolean(client.auth.jwks) === Boolean(client.auth.jwksUri)) {
       add(`admin.clients[${i}].auth`, 'private_key_jwt needs exactly one of jwks or jwksUri');
+    }
+  });
+
+  config.resources.forEach((res, i) => {
+    if (!res.client) return;
+    const at = `resources[${i}].client`;
+    claimClientId(res.client.clientId, `${at}.clientId`);
+    if (res.client.auth.method === 'private_key_jwt') {
+      const { jwks, jwksUri } = res.client.auth;
+      if (Boolean(jwks) === Boolean(jwksUri)) add(`${at}.auth`, 'private_key_jwt needs exactly one of jwks or jwksUri');
+      jwks?.keys.forEach((key, k) => {
+        if ('d' in key || 'k' in key) add(`${at}.auth.jwks.keys[${k}]`, 'must be a public key (the resource server keeps its private key)');
+      });
     }
   });
 

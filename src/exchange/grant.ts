@@ -15,6 +15,7 @@ import type { AgentConfig, Config } from '../config/index.ts';
 import { DPOP_ALGORITHMS, DpopProofError, verifyDpopProof } from '../keys/index.ts';
 import type { DpopProof, KeyRing } from '../keys/index.ts';
 import type { Policy } from '../policy/index.ts';
+import { agentDisabledKey } from '../revocation/index.ts';
 import type { SessionService } from '../session/index.ts';
 import { actorTokenIdentifies, TOKEN_TYPE } from './actor-token.ts';
 import type { ActorTokenDeps } from './actor-token.ts';
@@ -118,15 +119,21 @@ export function createTokenExchange(deps: TokenExchangeDeps): LeanGrant {
     if (typeof p.scope === 'string') exchange.scopes = p.scope.split(' ').filter(Boolean);
   }
 
+  /** The subject token, and (in the same store round trip) whether the agent is switched off. */
   async function resolveSubject({ params }: LeanGrantRequest, exchange: Exchange): Promise<void> {
+    let disabledAt: string | null | undefined;
     try {
-      exchange.subject = await resolveSubjectToken(String(params.subject_token), {
+      const { subject, also } = await resolveSubjectToken(String(params.subject_token), {
         provider: deps.provider, accessTokens: deps.accessTokens, sessions: deps.sessions, apps,
-      });
+      }, [agentDisabledKey(exchange.agent.clientId)]);
+      exchange.subject = subject;
+      disabledAt = also[0];
     } catch (error) {
       if (error instanceof SubjectTokenError) throw refuse('invalid_grant', error.message);
       throw error;
     }
+    // The kill switch (src/revocation): as client_credentials answers a disabled agent.
+    if (disabledAt != null) throw refuse('unauthorized_client', `agent "${exchange.agent.clientId}" is disabled`);
   }
 
   async function checkActor({ params: p }: LeanGrantRequest, exchange: Exchange): Promise<void> {
@@ -227,8 +234,14 @@ export function createTokenExchange(deps: TokenExchangeDeps): LeanGrant {
       ...base, event: 'token.exchanged', granted: decision.scopes, outcome: 'grant', audience: decision.audience,
       reasons: decision.trace.scopes?.excluded.map((e) => e.reason) ?? [], jti,
     });
-    // An agent working for the person is activity on the session (written at most once a minute).
-    await deps.sessions.touch(subject.session);
+    // An agent working for the person is activity on the session (written at most once a minute),
+    // and the session's agents are listed for the person and admins (one write, pipelined).
+    await Promise.all([
+      deps.sessions.touch(subject.session),
+      deps.sessions.recordAgent(subject.session, {
+        clientId: exchange.agent.clientId, scopes: decision.scopes, audience: decision.audience, lastUsedAt: t, expiresAt: t + decision.ttl,
+      }),
+    ]);
     return {
       status: 200,
       body: {

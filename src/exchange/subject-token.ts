@@ -34,12 +34,21 @@ export interface SubjectTokenDeps {
 
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/; // an empty signature (alg none) is still a JWT, refused as one
 
-export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps): Promise<SubjectToken> {
+/**
+ * Resolves the subject token. `alsoRead` are store keys the caller needs too: they ride in the
+ * same round trip as the session (their values come back in `also`, in order).
+ */
+export async function resolveSubjectToken(
+  value: string,
+  deps: SubjectTokenDeps,
+  alsoRead: readonly string[] = [],
+): Promise<{ subject: SubjectToken; also: (string | null)[] }> {
   const fail = (message: string) => new SubjectTokenError(message);
   let sid: string | undefined;
   let sub: string | undefined;
   let partial: Omit<SubjectToken, 'session'>;
   let preloaded: EnterpriseSession | undefined;
+  let also: (string | null)[] | undefined;
 
   if (JWT_SHAPE.test(value)) {
     const claims = await deps.accessTokens.verify(value);
@@ -48,8 +57,10 @@ export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps)
     }
     sid = typeof claims.sid === 'string' ? claims.sid : undefined;
     // The session and the token's revocation records in one read (one MGET).
-    const { session: live, extras } = await deps.sessions.lookup(sid ?? '', deps.accessTokens.revocationKeys(claims));
-    if (extras.some((value) => value !== null)) throw fail('the subject token has been revoked');
+    const keys = deps.accessTokens.revocationKeys(claims);
+    const { session: live, extras } = await deps.sessions.lookup(sid ?? '', [...keys, ...alsoRead]);
+    if (deps.accessTokens.isRevoked(claims, extras.slice(0, keys.length))) throw fail('the subject token has been revoked');
+    also = extras.slice(keys.length);
     preloaded = live;
     sub = claims.sub;
     const scopes = (claims.scope ?? '').split(' ').filter(Boolean);
@@ -74,8 +85,9 @@ export async function resolveSubjectToken(value: string, deps: SubjectTokenDeps)
   }
 
   if (!sid) throw fail('the subject token is not bound to an enterprise session');
-  const session = preloaded ?? await deps.sessions.get(sid);
+  if (!also) ({ session: preloaded, extras: also } = await deps.sessions.lookup(sid, alsoRead));
+  const session = preloaded;
   if (!session) throw fail('the enterprise session of the subject token has ended');
   if (session.accountId !== sub) throw fail('the subject token does not belong to its session');
-  return { ...partial, session };
+  return { subject: { ...partial, session }, also };
 }

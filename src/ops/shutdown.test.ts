@@ -67,6 +67,7 @@ interface Harness {
 const servers: http.Server[] = [];
 const agents: http.Agent[] = [];
 const releases: Array<Deferred<void>> = [];
+const streams = new Set<() => void>();
 
 afterEach(async () => {
   for (const r of releases.splice(0)) r.resolve();
@@ -97,6 +98,13 @@ async function start(): Promise<Harness> {
   });
   app.get('/fast', (_req, res) => {
     res.json({ fast: true });
+  });
+  // A long-lived response (an event stream): it ends only when `streams` says so.
+  app.get('/stream', (_req, res) => {
+    res.status(200).set('Content-Type', 'text/event-stream');
+    res.flushHeaders();
+    res.write(': open\n\n');
+    streams.add(() => res.end());
   });
   const server = http.createServer(app);
   // Long enough that an idle keep-alive connection left open would outlast the test.
@@ -235,6 +243,36 @@ describe('createGracefulShutdown', () => {
     expect(hookRuns).toBe(1);
     expect(messages(h.logs, 'shutdown started')).toHaveLength(1);
     expect(messages(h.logs, 'shutdown started')[0]).toMatchObject({ signal: 'SIGTERM' });
+  });
+
+  it('runs the draining hooks first, so long-lived streams end and the drain does not wait for its deadline', async () => {
+    const h = await start();
+    const order: string[] = [];
+    const sd = createGracefulShutdown({
+      server: h.server,
+      timeoutMs: 60_000,
+      logger: h.logger,
+      onDraining: [
+        () => {
+          order.push(`draining inFlight=${sd.inFlight()}`);
+          for (const end of streams) end();
+          streams.clear();
+        },
+        () => {
+          throw new Error('already closed');
+        },
+      ],
+      onClosed: [async () => { order.push('closed'); }],
+    });
+    const stream = get(h.port, '/stream', h.agent);
+    await expect.poll(() => streams.size).toBe(1);
+    const started = Date.now();
+    await sd.shutdown('SIGTERM');
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await stream).toMatchObject({ status: 200, body: ': open\n\n' });
+    expect(order).toEqual(['draining inFlight=1', 'closed']);
+    expect(messages(h.logs, 'shutdown draining hook failed')).toMatchObject([{ hook: 1, err: { message: 'already closed' } }]);
+    expect(messages(h.logs, 'shutdown complete')).toMatchObject([{ forced: false }]);
   });
 
   it('rejects a bad timeoutMs at construction', async () => {

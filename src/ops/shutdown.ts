@@ -1,6 +1,7 @@
 // Graceful shutdown of the HTTP server (SIGTERM from Kubernetes, Ctrl-C in dev). Owns the
 // in-flight request count and the drain sequence: stop accepting, drop idle keep-alive
-// connections, let requests already running finish (each answered with `Connection: close`,
+// connections, end long-lived streams (`onDraining`: an SSE feed would otherwise hold the drain
+// to its deadline; its clients reconnect elsewhere), let requests already running finish (each answered with `Connection: close`,
 // RFC 9112 §9.6) up to a deadline, cut whatever is left, then close dependencies (Redis, …).
 // A token request cut mid-way is safe to retry: oidc-provider consumes codes atomically.
 // It does not call process.exit: main.ts decides that after `shutdown()` settles.
@@ -13,6 +14,11 @@ export interface GracefulShutdownOptions {
   /** How long running requests may take to finish before their connections are cut. */
   timeoutMs: number;
   logger: Logger;
+  /**
+   * Run in order as the drain starts, before waiting for in-flight requests: end long-lived
+   * responses (event streams). A hook that fails is logged and skipped.
+   */
+  onDraining?: Array<() => void | Promise<void>>;
   /** Run in order after the server has closed; a hook that fails is logged and skipped. */
   onClosed?: Array<() => Promise<void>>;
 }
@@ -29,6 +35,7 @@ export interface GracefulShutdown {
 export function createGracefulShutdown(options: GracefulShutdownOptions): GracefulShutdown {
   const { server, logger } = options;
   const hooks = [...(options.onClosed ?? [])];
+  const drainingHooks = [...(options.onDraining ?? [])];
   if (!Number.isFinite(options.timeoutMs) || options.timeoutMs < 0) {
     throw new TypeError('createGracefulShutdown: options.timeoutMs must be a non-negative number');
   }
@@ -68,6 +75,13 @@ export function createGracefulShutdown(options: GracefulShutdownOptions): Gracef
     });
     server.closeIdleConnections();
     for (const res of active) closeOnFinish(res);
+    for (const [index, hook] of drainingHooks.entries()) {
+      try {
+        await hook();
+      } catch (err) {
+        logger.error({ err, hook: index }, 'shutdown draining hook failed');
+      }
+    }
 
     let forced = false;
     if (active.size > 0) {

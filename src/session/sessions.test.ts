@@ -7,7 +7,7 @@ import type { Opened } from '../../test/support/stores.ts';
 import type { FederatedIdentity } from '../identity/index.ts';
 import { createMemoryStore } from '../store/index.ts';
 import { createCookieSigner } from './cookies.ts';
-import { accountIdOf, createSessionService } from './sessions.ts';
+import { accountIdOf, createSessionService, parseSessionAgents, sessionAgentsKey } from './sessions.ts';
 import type { EnterpriseSession, EndReason } from './sessions.ts';
 
 const alice: FederatedIdentity = {
@@ -69,6 +69,63 @@ describe.each(backends)('$name sessions', ({ open }) => {
     expect(ended).toEqual([{ sid: session.sid, grants: expect.arrayContaining(['grant-1', 'grant-2']), reason: 'upstream_logout' }]);
     expect(await sessions.end(session.sid, 'logout')).toBeUndefined();
     expect(ended).toHaveLength(1);
+  });
+
+  it('of concurrent ends of one session exactly one ends it (one hook call)', async () => {
+    const sessions = service();
+    const session = await sessions.create({ identity: alice, roles: [] });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => sessions.end(session.sid, i % 2 ? 'admin' : 'logout')));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(ended.map((e) => e.sid)).toEqual([session.sid]);
+    expect(await sessions.isEnded(session.sid)).toBe(true);
+  });
+
+  it('ending a session takes it out of the person and IdP indexes and drops its agents record', async () => {
+    const sessions = service();
+    const one = await sessions.create({ identity: alice, roles: [], upstream: { sid: 'up-1', sub: 'okta-sub' } });
+    const two = await sessions.create({ identity: alice, roles: [], upstream: { sid: 'up-2', sub: 'okta-sub' } });
+    await opened.store.write([{ op: 'hash.set', key: sessionAgentsKey(one.sid), fields: { 'agent-a': '{}' }, ttl: 60 }]);
+    await sessions.end(one.sid, 'admin');
+    expect(await sessions.findBySubject('okta|00u1alice')).toEqual([two.sid]);
+    expect(await sessions.findByUpstream('okta', 'up-1')).toEqual([]);
+    expect(await sessions.findByUpstreamSubject('okta', 'okta-sub')).toEqual([two.sid]);
+    expect(await opened.store.hashGetAll(sessionAgentsKey(one.sid))).toBeNull();
+  });
+});
+
+describe('session agents record', () => {
+  it('parses what the exchange writes and skips what does not parse', () => {
+    expect(parseSessionAgents(null)).toEqual([]);
+    expect(parseSessionAgents({
+      'mail-agent': JSON.stringify({ scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 }),
+      'broken': '{not json',
+      'partial': JSON.stringify({ scopes: ['x'] }),
+      'erp-agent': JSON.stringify({ scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 11, expiresAt: 21 }),
+    })).toEqual([
+      { clientId: 'erp-agent', scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 11, expiresAt: 21 },
+      { clientId: 'mail-agent', scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 },
+    ]);
+  });
+});
+
+describe('revocation record lifetime (fake clock)', () => {
+  it('lives at least revocationTtl, and as long as the session would have', async () => {
+    let t = 1_700_000_000;
+    const store = createMemoryStore({ now: () => t * 1000 });
+    const sessions = createSessionService({ store, ttl: 3600, idleTtl: 900, revocationTtl: 660, now: () => t });
+    const late = await sessions.create({ identity: alice, roles: [] });
+    const early = await sessions.create({ identity: alice, roles: [] });
+    await sessions.end(early.sid, 'logout');
+    t += 3500;
+    await sessions.touch((await sessions.get(late.sid)) ?? late);
+    // 100 s of session left: the record still lives revocationTtl.
+    await sessions.end(late.sid, 'admin');
+    t += 659;
+    expect(await sessions.isEnded(late.sid)).toBe(true);
+    t += 1;
+    expect(await sessions.isEnded(late.sid)).toBe(false);
+    expect(await sessions.isEnded(early.sid)).toBe(false);
+    await store.close();
   });
 });
 

@@ -10,10 +10,14 @@
 //   sess:byUpstreamSub:{idp}:{sub}     set of sids (IdP logout by sub)
 //   sess:grants:{sid}                  set of oidc-provider grant ids issued under the session
 //   sess:byGrant:{grantId}             sid
+//   session:agents:{sid}               hash: agent client id -> JSON of what it holds (written by
+//                                      the token exchange; read by the admin API)
 //   revoked:sid:{sid}                  marks an ended session for as long as tokens could live
+// Ending a session removes it from the person's and the IdP's indexes, so they list live sessions.
 import { randomBytes } from 'node:crypto';
 
 import type { FederatedIdentity } from '../identity/index.ts';
+import { revokedSidKey } from '../revocation/index.ts';
 import type { Store } from '../store/index.ts';
 
 export interface EnterpriseSession {
@@ -54,6 +58,10 @@ export interface SessionService {
   findByUpstreamSubject(idp: string, upstreamSub: string): Promise<string[]>;
   findBySubject(accountId: string): Promise<string[]>;
   isEnded(sid: string): Promise<boolean>;
+  /** Agents holding tokens from the session (not yet expired), as the token exchange recorded them. */
+  agentsOf(sid: string): Promise<SessionAgent[]>;
+  /** Records that an agent got a token from the session (the token exchange, per grant). */
+  recordAgent(session: EnterpriseSession, agent: SessionAgent): Promise<void>;
   /** Ends a session; resolves to it (undefined when it was already gone). */
   end(sid: string, reason: EndReason): Promise<EnterpriseSession | undefined>;
 }
@@ -66,11 +74,50 @@ export interface SessionServiceOptions {
   idleTtl: number;
   /** Seconds since the epoch. */
   now?: () => number;
-  /** Called after a session ended, with the grants issued under it (revoke them). */
+  /**
+   * Seconds the `revoked:sid` record lives at least: the longest lifetime of a token issued under
+   * the session (default 60; it also lives as long as the session would have).
+   */
+  revocationTtl?: number;
+  /**
+   * Called once after a session ended (of concurrent ends, only the one that ended it), with the
+   * grants issued under it (revoke them) and why.
+   */
   onEnded?: (session: EnterpriseSession, grantIds: string[], reason: EndReason) => Promise<void>;
 }
 
-export const revokedSidKey = (sid: string) => `revoked:sid:${sid}`;
+export { revokedSidKey };
+
+/**
+ * Agents holding tokens from a session: a hash, field = agent client id, value = JSON
+ * `{ scopes, audience, lastUsedAt, expiresAt }`; written by the token exchange with the key's TTL
+ * running to the session's end, deleted when the session ends.
+ */
+export const sessionAgentsKey = (sid: string) => `session:agents:${sid}`;
+
+export interface SessionAgent {
+  clientId: string;
+  scopes: string[];
+  audience: string;
+  /** Seconds since the epoch. */
+  lastUsedAt: number;
+  expiresAt: number;
+}
+
+/** The entries of a `session:agents` hash, skipping any that do not parse; sorted by client id. */
+export function parseSessionAgents(fields: Record<string, string> | null): SessionAgent[] {
+  const agents: SessionAgent[] = [];
+  for (const [clientId, raw] of Object.entries(fields ?? {})) {
+    try {
+      const value = JSON.parse(raw) as Partial<SessionAgent>;
+      if (!Array.isArray(value.scopes) || typeof value.audience !== 'string' || typeof value.lastUsedAt !== 'number' || typeof value.expiresAt !== 'number') continue;
+      agents.push({ clientId, scopes: value.scopes.filter((s) => typeof s === 'string'), audience: value.audience, lastUsedAt: value.lastUsedAt, expiresAt: value.expiresAt });
+    } catch {
+      // A malformed entry says nothing reliable; leave it out.
+    }
+  }
+  return agents.sort((a, b) => a.clientId.localeCompare(b.clientId));
+}
 
 export const accountIdOf = (identity: Pick<FederatedIdentity, 'idp' | 'subject'>) => `${identity.idp}|${identity.subject}`;
 
@@ -172,15 +219,39 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
       return (await store.get(key.revoked(sid))) !== null;
     },
 
+    async agentsOf(sid) {
+      if (!SID.test(sid)) return [];
+      const t = now();
+      return parseSessionAgents(await store.hashGetAll(sessionAgentsKey(sid))).filter((agent) => agent.expiresAt > t);
+    },
+
+    async recordAgent(session, agent) {
+      const { clientId, ...use } = agent;
+      const ttl = session.expiresAt - now();
+      if (ttl <= 0) return;
+      await store.write([{ op: 'hash.set', key: sessionAgentsKey(session.sid), fields: { [clientId]: JSON.stringify(use) }, ttl }]);
+    },
+
     async end(sid, reason) {
       const raw = await store.get(key.session(sid));
-      const session = raw ? (JSON.parse(raw) as EnterpriseSession) : undefined;
+      const known = raw ? (JSON.parse(raw) as EnterpriseSession) : undefined;
       const grantIds = await store.setMembers(key.grants(sid));
-      // The revocation record outlives every token the session could have produced.
-      const ttl = Math.max(60, (session?.expiresAt ?? now() + options.ttl) - now());
+      // The revocation record outlives every token the session could have produced; it is written
+      // before the session goes, so no token of it is ever seen alive without its session.
+      const ttl = Math.max(options.revocationTtl ?? 60, (known?.expiresAt ?? now() + options.ttl) - now());
       await store.set(key.revoked(sid), reason, { ttl });
-      await store.del(key.session(sid), key.grants(sid), ...grantIds.map(key.byGrant));
-      if (session) await options.onEnded?.(session, grantIds, reason);
+      // Of concurrent ends (logout racing an admin), only the one that takes the record goes on.
+      const taken = known ? await store.take(key.session(sid)) : null;
+      const session = taken ? (JSON.parse(taken) as EnterpriseSession) : undefined;
+      await store.del(key.grants(sid), sessionAgentsKey(sid), ...grantIds.map(key.byGrant));
+      if (!session) return undefined;
+      const { idp, sid: upstreamSid, sub: upstreamSub } = session.upstream;
+      await store.write([
+        { op: 'set.remove', key: key.bySub(session.accountId), members: [sid] },
+        ...(upstreamSid ? [{ op: 'set.remove' as const, key: key.byUpstream(idp, upstreamSid), members: [sid] }] : []),
+        ...(upstreamSub ? [{ op: 'set.remove' as const, key: key.byUpstreamSub(idp, upstreamSub), members: [sid] }] : []),
+      ]);
+      await options.onEnded?.(session, grantIds, reason);
       return session;
     },
   };

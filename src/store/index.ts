@@ -4,9 +4,10 @@ import { createMemoryStore } from './memory.ts';
 import { createRedisClient, createRedisStore } from './redis.ts';
 import type { Store, StoreHooks } from './types.ts';
 
-export type { SetOptions, Store, StoreHooks, WriteOp } from './types.ts';
+export type { SetOptions, Store, StoreHooks, StreamEntry, StreamTrim, SubscribeHandlers, Subscription, WriteOp } from './types.ts';
 export { StoreUnavailableError } from './types.ts';
 export { createMemoryStore } from './memory.ts';
+export { compareStreamIds, isStreamId } from './stream-ids.ts';
 export type { MemoryStoreOptions } from './memory.ts';
 export { createRedisClient, createRedisStore } from './redis.ts';
 export type { RedisStoreConfig } from './redis.ts';

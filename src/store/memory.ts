@@ -1,7 +1,9 @@
 // In-memory twin of the Redis store for development mode, the demo and unit tests. Same
-// semantics as Redis for what the port promises: TTL expiry, SET NX, HSETNX, set TTL growth.
+// semantics as Redis for what the port promises: TTL expiry, SET NX, HSETNX, set TTL growth,
+// stream ids and trimming, pub/sub between the subscribers of one store.
 // Single process only: it is refused in production mode by config validation.
-import type { SetOptions, Store, WriteOp } from './types.ts';
+import type { SetOptions, Store, StreamEntry, SubscribeHandlers, WriteOp } from './types.ts';
+import { compareStreamIds } from './stream-ids.ts';
 
 type Value = string | Map<string, string> | Set<string>;
 interface Entry { value: Value; expiresAt: number }
@@ -18,7 +20,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const prefix = options.keyPrefix ?? '';
   const now = options.now ?? Date.now;
   const data = new Map<string, Entry>();
-  const streams = new Map<string, { id: string; fields: Record<string, string> }[]>();
+  const streams = new Map<string, StreamEntry[]>();
+  const channels = new Map<string, Set<SubscribeHandlers>>();
 
   const sweep = setInterval(() => {
     const t = now();
@@ -44,6 +47,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       case 'hash.replace':
         data.set(k, { value: new Map(Object.entries(op.fields)), expiresAt: expiry(op.ttl) });
         return;
+      case 'hash.set': {
+        const entry = read(op.key);
+        const fields = entry?.value instanceof Map ? entry.value : new Map<string, string>();
+        for (const [field, value] of Object.entries(op.fields)) fields.set(field, value);
+        const expiresAt = op.ttl === undefined ? (entry?.value instanceof Map ? entry.expiresAt : Infinity) : expiry(op.ttl);
+        data.set(k, { value: fields, expiresAt });
+        return;
+      }
       case 'set':
         data.set(k, { value: op.value, expiresAt: expiry(op.ttl) });
         return;
@@ -55,6 +66,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         const existing = entry?.value instanceof Set ? entry.expiresAt : undefined;
         const expiresAt = op.ttl === undefined ? existing ?? Infinity : Math.max(existing ?? -Infinity, expiry(op.ttl));
         data.set(k, { value: members, expiresAt });
+        return;
+      }
+      case 'set.remove': {
+        const entry = read(op.key);
+        if (!(entry?.value instanceof Set)) return;
+        for (const m of op.members) entry.value.delete(m);
+        if (entry.value.size === 0) data.delete(k);
         return;
       }
       case 'del':
@@ -87,19 +105,46 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return typeof value === 'string' ? value : null;
       });
     },
-    async appendToStream(key, fields, maxLen) {
+    async appendToStream(key, fields, trim) {
       const k = prefix + key;
       const stream = streams.get(k) ?? [];
       const last = stream.at(-1)?.id.split('-').map(Number) ?? [0, 0];
       const ms = Math.max(now(), last[0] ?? 0);
       const id = `${ms}-${ms === last[0] ? (last[1] ?? 0) + 1 : 0}`;
       stream.push({ id, fields: { ...fields } });
-      if (stream.length > maxLen) stream.splice(0, stream.length - maxLen);
+      if (typeof trim === 'number') {
+        if (stream.length > trim) stream.splice(0, stream.length - trim);
+      } else {
+        const keep = stream.findIndex((entry) => compareStreamIds(entry.id, trim.minId) >= 0);
+        stream.splice(0, keep === -1 ? stream.length : keep);
+      }
       streams.set(k, stream);
       return id;
     },
     async readStream(key, count) {
       return (streams.get(prefix + key) ?? []).slice(-count).reverse().map((e) => ({ id: e.id, fields: { ...e.fields } }));
+    },
+    async readStreamAfter(key, afterId, count) {
+      return (streams.get(prefix + key) ?? [])
+        .filter((entry) => compareStreamIds(entry.id, afterId) > 0)
+        .slice(0, count)
+        .map((e) => ({ id: e.id, fields: { ...e.fields } }));
+    },
+    async publish(channel, message) {
+      // Delivered asynchronously, as Redis does, and to a snapshot of the subscribers.
+      for (const handlers of [...(channels.get(prefix + channel) ?? [])]) queueMicrotask(() => handlers.onMessage(message));
+    },
+    async subscribe(channel, handlers) {
+      const k = prefix + channel;
+      const own = { ...handlers };
+      channels.set(k, (channels.get(k) ?? new Set()).add(own));
+      return {
+        async close() {
+          const set = channels.get(k);
+          set?.delete(own);
+          if (set?.size === 0) channels.delete(k);
+        },
+      };
     },
     async take(key) {
       const value = read(key)?.value;
@@ -130,6 +175,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       clearInterval(sweep);
       data.clear();
       streams.clear();
+      channels.clear();
     },
   };
 }

@@ -6,7 +6,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { ChainableCommander, ClusterOptions, RedisOptions } from 'ioredis';
 
-import type { SetOptions, Store, StoreHooks, WriteOp } from './types.ts';
+import type { SetOptions, Store, StoreHooks, StreamEntry, SubscribeHandlers, WriteOp } from './types.ts';
 import { StoreUnavailableError } from './types.ts';
 
 export interface RedisStoreConfig {
@@ -39,6 +39,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])`;
 
 type Client = Redis | Cluster;
+
+/** How long `subscribe` waits for a subscriber connection that is still connecting. */
+const SUBSCRIBE_WAIT_MS = 2000;
 
 export function createRedisClient(config: RedisStoreConfig): Client {
   const base: RedisOptions = {
@@ -97,6 +100,10 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
         tx.hset(key, op.fields);
         if (op.ttl !== undefined) tx.expire(key, Math.ceil(op.ttl));
         return;
+      case 'hash.set':
+        tx.hset(key, op.fields);
+        if (op.ttl !== undefined) tx.expire(key, Math.ceil(op.ttl));
+        return;
       case 'set':
         if (op.ttl !== undefined) tx.set(key, op.value, 'EX', Math.ceil(op.ttl));
         else tx.set(key, op.value);
@@ -109,14 +116,62 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
           tx.expire(key, Math.ceil(op.ttl), 'GT');
         }
         return;
+      case 'set.remove':
+        tx.srem(key, ...op.members);
+        return;
       case 'del':
         tx.del(key);
     }
   }
 
+  const entries = (raw: [string, string[]][]): StreamEntry[] => raw.map(([id, flat]) => {
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+    return { id, fields };
+  });
+
   async function exec(tx: ChainableCommander): Promise<void> {
     const results = await tx.exec();
     for (const [error] of results ?? []) if (error) throw error;
+  }
+
+  // Pub/sub: a connection in subscriber mode can run no other command, so subscriptions share one
+  // extra connection, opened on first use. It reconnects like the main one; on every (re)connect
+  // it subscribes to the channels wanted at that moment and tells their subscribers they may have
+  // missed messages (autoResubscribe is off: ioredis would only restore channels it had confirmed).
+  interface Subscriber extends SubscribeHandlers { live: boolean }
+  const channels = new Map<string, Set<Subscriber>>();
+  let subscriber: Client | undefined;
+  let waiting: (() => void)[] = [];
+
+  function openSubscriber(): Client {
+    const connection = client instanceof Cluster
+      ? client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, autoResubscribe: false } })
+      : client.duplicate({ autoResubscribe: false, connectionName: `${prefix}subscriber` });
+    connection.on('error', () => {});
+    connection.on('message', (channel: string, message: string) => {
+      for (const handlers of [...(channels.get(channel) ?? [])]) handlers.onMessage(message);
+    });
+    connection.on('ready', () => {
+      const wanted = [...channels.keys()];
+      const settled = waiting;
+      waiting = [];
+      if (wanted.length === 0) {
+        for (const resolve of settled) resolve();
+        return;
+      }
+      connection.subscribe(...wanted).then(() => {
+        for (const channel of wanted) {
+          for (const handlers of [...(channels.get(channel) ?? [])]) {
+            if (handlers.live) handlers.onResubscribed?.();
+            handlers.live = true;
+          }
+        }
+      }, (error: unknown) => hooks.onError?.('subscribe', error)).finally(() => {
+        for (const resolve of settled) resolve();
+      });
+    });
+    return connection;
   }
 
   return {
@@ -146,18 +201,49 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
       if (!isCluster) return client.mget(...keys.map((k) => prefix + k));
       return Promise.all(keys.map((k) => client.get(prefix + k)));
     }),
-    appendToStream: (key, fields, maxLen) => run('appendToStream', async () => {
-      const id = await client.xadd(prefix + key, 'MAXLEN', '~', maxLen, '*', ...Object.entries(fields).flat());
+    appendToStream: (key, fields, trim) => run('appendToStream', async () => {
+      const flat = Object.entries(fields).flat();
+      const id = typeof trim === 'number'
+        ? await client.xadd(prefix + key, 'MAXLEN', '~', trim, '*', ...flat)
+        : await client.xadd(prefix + key, 'MINID', '~', trim.minId, '*', ...flat);
       return id ?? '';
     }),
-    readStream: (key, count) => run('readStream', async () => {
-      const entries = await client.xrevrange(prefix + key, '+', '-', 'COUNT', count);
-      return entries.map(([id, flat]) => {
-        const fields: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-        return { id, fields };
-      });
+    readStream: (key, count) => run('readStream', async () => entries(await client.xrevrange(prefix + key, '+', '-', 'COUNT', count))),
+    readStreamAfter: (key, afterId, count) => run('readStreamAfter', async () =>
+      entries(await client.xrange(prefix + key, `(${afterId}`, '+', 'COUNT', count))),
+    publish: (channel, message) => run('publish', async () => {
+      await client.publish(prefix + channel, message);
     }),
+    async subscribe(channel, handlers) {
+      const name = prefix + channel;
+      const own: Subscriber = { ...handlers, live: false };
+      const first = !channels.has(name);
+      channels.set(name, (channels.get(name) ?? new Set()).add(own));
+      subscriber ??= openSubscriber();
+      if (subscriber.status === 'ready') {
+        // A failure here means the connection is going down; its next 'ready' subscribes again.
+        if (first) await subscriber.subscribe(name).catch((error: unknown) => hooks.onError?.('subscribe', error));
+        own.live = true;
+      } else {
+        // Connecting: the 'ready' handler subscribes to every wanted channel. Wait for that a
+        // little, so a caller that publishes next is heard; never block on an absent Redis.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS);
+          waiting.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      return {
+        async close() {
+          const set = channels.get(name);
+          if (!set?.delete(own) || set.size > 0) return;
+          channels.delete(name);
+          if (subscriber?.status === 'ready') await subscriber.unsubscribe(name).catch(() => {});
+        },
+      };
+    },
     hashGetAll: (key) => run('hashGetAll', async () => {
       const fields = await client.hgetall(prefix + key);
       return Object.keys(fields).length === 0 ? null : fields;
@@ -191,11 +277,16 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
       await client.ping();
     }),
     async close() {
-      try {
-        await client.quit();
-      } catch {
-        client.disconnect();
-      }
+      channels.clear();
+      const connections = subscriber ? [client, subscriber] : [client];
+      subscriber = undefined;
+      await Promise.all(connections.map(async (connection) => {
+        try {
+          await connection.quit();
+        } catch {
+          connection.disconnect();
+        }
+      }));
     },
   };
 }

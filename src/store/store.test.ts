@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { freePort } from '../../test/support/redis-server.ts';
 import { backends, newPrefix, openRedis } from '../../test/support/stores.ts';
 import type { Opened } from '../../test/support/stores.ts';
-import { createMemoryStore, createRedisClient, createRedisStore, StoreUnavailableError } from './index.ts';
+import { compareStreamIds, createMemoryStore, createRedisClient, createRedisStore, isStreamId, StoreUnavailableError } from './index.ts';
 import type { Store } from './index.ts';
 
 
@@ -164,6 +164,75 @@ describe.each(backends)('$name store contract', ({ open }) => {
     expect(await store.hashGetAll('hash')).toEqual({ a: '1' });
   });
 
+  it('hash.set adds fields to a hash, creating it, and keeps the others', async () => {
+    await store.write([{ op: 'hash.set', key: 'agents', fields: { a: '1' }, ttl: 60 }]);
+    await store.write([{ op: 'hash.set', key: 'agents', fields: { b: '2', a: '3' } }]);
+    expect(await store.hashGetAll('agents')).toEqual({ a: '3', b: '2' });
+  });
+
+  it('set.remove takes members out of a set; an emptied set is gone', async () => {
+    await store.write([{ op: 'set.add', key: 'sids', members: ['s1', 's2', 's3'], ttl: 60 }]);
+    await store.write([{ op: 'set.remove', key: 'sids', members: ['s2', 'never-there'] }]);
+    expect((await store.setMembers('sids')).sort()).toEqual(['s1', 's3']);
+    await store.write([{ op: 'set.remove', key: 'sids', members: ['s1', 's3'] }, { op: 'set.remove', key: 'no-such-set', members: ['x'] }]);
+    expect(await store.setMembers('sids')).toEqual([]);
+    expect(await store.del('sids')).toBe(0);
+  });
+
+  it('reads a stream after an id, oldest first, and ids increase', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(await store.appendToStream('events', { n: String(i) }, 1000));
+    expect([...ids].sort(compareStreamIds)).toEqual(ids);
+    expect(ids.every(isStreamId)).toBe(true);
+    const all = await store.readStreamAfter('events', '0-0', 100);
+    expect(all.map((e) => e.fields.n)).toEqual(['0', '1', '2', '3', '4']);
+    expect(all.map((e) => e.id)).toEqual(ids);
+    expect((await store.readStreamAfter('events', ids[1]!, 2)).map((e) => e.fields.n)).toEqual(['2', '3']);
+    expect(await store.readStreamAfter('events', ids[4]!, 10)).toEqual([]);
+    expect(await store.readStreamAfter('nothing', '0-0', 10)).toEqual([]);
+  });
+
+  it('trims a stream by minimum id (age) on append', async () => {
+    const first = await store.appendToStream('aged', { n: '0' }, { minId: '0-0' });
+    const second = await store.appendToStream('aged', { n: '1' }, { minId: '0-0' });
+    // Entries before the minimum go (Redis MINID ~ may keep a few more); none at or after it.
+    const third = await store.appendToStream('aged', { n: '2' }, { minId: second });
+    const left = (await store.readStreamAfter('aged', '0-0', 10)).map((e) => e.id);
+    expect(left).toEqual(expect.arrayContaining([second, third]));
+    if (store.driver === 'memory') expect(left).not.toContain(first);
+  });
+
+  it('publishes to the subscribers of a channel until they close', async () => {
+    const got: string[] = [];
+    const other: string[] = [];
+    const sub = await store.subscribe('events:test', { onMessage: (m) => got.push(m) });
+    const sub2 = await store.subscribe('events:test', { onMessage: (m) => got.push(`2:${m}`) });
+    const elsewhere = await store.subscribe('events:other', { onMessage: (m) => other.push(m) });
+    await store.publish('events:test', 'one');
+    await expect.poll(() => got.sort()).toEqual(['2:one', 'one']);
+    await sub.close();
+    await sub.close();
+    await store.publish('events:test', 'two');
+    await expect.poll(() => got).toContain('2:two');
+    expect(got.filter((m) => m === 'two')).toEqual([]);
+    await sub2.close();
+    await elsewhere.close();
+    expect(other).toEqual([]);
+  });
+
+  it('channels are under the key prefix', async () => {
+    const neighbour = await openStore();
+    const got: string[] = [];
+    const sub = await neighbour.subscribe('events:test', { onMessage: (m) => got.push(m) });
+    const own: string[] = [];
+    const mine = await store.subscribe('events:test', { onMessage: (m) => own.push(m) });
+    await store.publish('events:test', 'private');
+    await expect.poll(() => own).toEqual(['private']);
+    expect(got).toEqual([]);
+    await sub.close();
+    await mine.close();
+  });
+
   it('ping resolves', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });
@@ -303,6 +372,72 @@ describe('redis store TTLs', () => {
     await store.write([{ op: 'set.add', key: 'grant', members: ['c'], ttl: 50 }]);
     await expectTtl('grant', 200);
     expect((await store.setMembers('grant')).sort()).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('redis store pub/sub across connections', () => {
+  let opened: Opened[] = [];
+  let raw: Redis;
+
+  beforeAll(async () => {
+    raw = new Redis(inject('redisUrl'), { lazyConnect: true });
+    await raw.connect();
+  });
+  afterAll(async () => {
+    await raw.quit();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.map((o) => o.close()));
+    opened = [];
+  });
+
+  async function twoStores() {
+    const keyPrefix = newPrefix();
+    const a = await openRedis(inject('redisUrl'), keyPrefix);
+    const b = await openRedis(inject('redisUrl'), keyPrefix);
+    opened.push(a, b);
+    return { a: a.store, b: b.store, keyPrefix };
+  }
+
+  it('a message published by one store reaches the subscribers of another on the same prefix', async () => {
+    const { a, b } = await twoStores();
+    const got: string[] = [];
+    await b.subscribe('events:revocation', { onMessage: (m) => got.push(m) });
+    // Subscribing before the subscriber connection is up is fine: it subscribes once it is.
+    await expect.poll(async () => {
+      await a.publish('events:revocation', 'ping');
+      return got.length > 0;
+    }).toBe(true);
+    await a.publish('events:revocation', '1700000000000-0');
+    await expect.poll(() => got).toContain('1700000000000-0');
+  });
+
+  it('after its connection drops, the subscriber resubscribes and says so (messages meanwhile are lost)', async () => {
+    const { a, b, keyPrefix } = await twoStores();
+    const got: string[] = [];
+    let resubscribed = 0;
+    await b.subscribe('events:revocation', { onMessage: (m) => got.push(m), onResubscribed: () => { resubscribed += 1; } });
+    await expect.poll(async () => {
+      await a.publish('events:revocation', 'up');
+      return got.includes('up');
+    }).toBe(true);
+    const before = resubscribed;
+    const clients = String(await raw.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+    const id = clients.split('\n').find((line) => line.includes(`name=${keyPrefix}subscriber`))?.match(/id=(\d+)/)?.[1];
+    expect(id).toBeDefined();
+    await raw.call('CLIENT', 'KILL', 'ID', id!);
+    await expect.poll(() => resubscribed, { timeout: 5000 }).toBeGreaterThan(before);
+    await a.publish('events:revocation', 'again');
+    await expect.poll(() => got).toContain('again');
+  });
+
+  it('close() ends the subscriber connection too', async () => {
+    const { b, keyPrefix } = await twoStores();
+    await b.subscribe('events:revocation', { onMessage: () => {} });
+    const named = async () => String(await raw.call('CLIENT', 'LIST', 'TYPE', 'pubsub')).includes(`name=${keyPrefix}subscriber`);
+    await expect.poll(named).toBe(true);
+    await b.close();
+    await expect.poll(named).toBe(false);
   });
 });
 

@@ -8,9 +8,40 @@ export type WriteOp =
   /** Replace a hash with these fields (the old fields are dropped). */
   | { op: 'hash.replace'; key: string; fields: Record<string, string>; ttl?: number }
   | { op: 'set'; key: string; value: string; ttl?: number }
+  /** Set some fields of a hash, creating it if needed; a TTL, when given, replaces the hash's. */
+  | { op: 'hash.set'; key: string; fields: Record<string, string>; ttl?: number }
   /** Add members to a set; its TTL only ever grows (it outlives its longest-lived member). */
   | { op: 'set.add'; key: string; members: string[]; ttl?: number }
+  /** Remove members from a set (an emptied set is gone, as in Redis). */
+  | { op: 'set.remove'; key: string; members: string[] }
   | { op: 'del'; key: string };
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * How a stream is bounded on append: a number keeps about that many newest entries (Redis
+ * `MAXLEN ~ n`); `minId` drops entries with a smaller id (Redis `MINID ~ id`: by age, since ids
+ * start with the append time in milliseconds).
+ */
+export type StreamTrim = number | { minId: string };
+
+/** A live subscription to a channel; `close` ends it (idempotent). */
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+export interface SubscribeHandlers {
+  /** A message published on the channel (at most once; none while disconnected). */
+  onMessage(message: string): void;
+  /**
+   * The subscription is (again) in place after a disconnect: messages published meanwhile were
+   * lost, so a subscriber that must miss nothing catches up from a durable source here.
+   */
+  onResubscribed?(): void;
+}
 
 export interface SetOptions {
   /** Seconds until the key expires. */
@@ -28,12 +59,26 @@ export interface Store {
   /** Reads several keys in one round trip (Redis MGET; one per key on a cluster). */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /**
-   * Appends an entry to a bounded stream (Redis XADD … MAXLEN ~ n); resolves to the entry id.
-   * Old entries beyond about `maxLen` are trimmed, so the stream never grows forever.
+   * Appends an entry to a bounded stream (Redis XADD … MAXLEN ~ n, or MINID ~ id); resolves to
+   * the entry id (`<ms>-<seq>`, increasing). Old entries are trimmed, so the stream never grows
+   * forever.
    */
-  appendToStream(key: string, fields: Record<string, string>, maxLen: number): Promise<string>;
+  appendToStream(key: string, fields: Record<string, string>, trim: StreamTrim): Promise<string>;
   /** The newest entries of a stream, newest first (Redis XREVRANGE … COUNT n). */
-  readStream(key: string, count: number): Promise<{ id: string; fields: Record<string, string> }[]>;
+  readStream(key: string, count: number): Promise<StreamEntry[]>;
+  /**
+   * Up to `count` entries with an id greater than `afterId`, oldest first (Redis XRANGE with an
+   * exclusive start); `0-0` reads from the beginning.
+   */
+  readStreamAfter(key: string, afterId: string, count: number): Promise<StreamEntry[]>;
+  /** Publishes a message to every current subscriber of a channel, in every process (Redis PUBLISH). */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes to a channel. The Redis store multiplexes every subscription of the store over one
+   * extra connection (a connection in subscriber mode can do nothing else), opened on the first
+   * call and closed by `close()`. Channels are under the key prefix, like keys.
+   */
+  subscribe(channel: string, handlers: SubscribeHandlers): Promise<Subscription>;
   /** Reads and deletes a key atomically (Redis GETDEL): of concurrent takers only one gets it. */
   take(key: string): Promise<string | null>;
   hashGetAll(key: string): Promise<Record<string, string> | null>;

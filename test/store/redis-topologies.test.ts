@@ -245,6 +245,20 @@ function storeOnTopology(target: () => Target): void {
   it('ping resolves', async () => {
     await expect(t().store.ping()).resolves.toBeUndefined();
   });
+
+  it('publishes to subscribers and reads a stream after an id (the revocation feed)', async () => {
+    const got: string[] = [];
+    const subscription = await t().store.subscribe('events:revocation', { onMessage: (m) => got.push(m) });
+    try {
+      const first = await t().store.appendToStream('revocations', { n: '1' }, { minId: '0-0' });
+      const second = await t().store.appendToStream('revocations', { n: '2' }, { minId: '0-0' });
+      await t().store.publish('events:revocation', second);
+      await expect.poll(() => got).toEqual([second]);
+      expect(await t().store.readStreamAfter('revocations', first, 10)).toEqual([{ id: second, fields: { n: '2' } }]);
+    } finally {
+      await subscription.close();
+    }
+  });
 }
 
 describe('sentinel', () => {
