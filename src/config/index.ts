@@ -4,7 +4,7 @@ export type { LoadOptions } from './load.ts';
 export { ConfigError, formatProblem } from './errors.ts';
 export type { ConfigProblem } from './errors.ts';
 export { parseDuration, formatDuration } from './duration.ts';
-export type { AdminClientConfig, AgentConfig, AppConfig, Config, ConfigInput, IdentityProviderConfig, ResourceClientConfig, ResourceConfig, RoleMappingConfig, StepUpConfig, StoreConfig } from './schema.ts';
+export type { AdminClientConfig, AgentConfig, AppConfig, Config, ConfigInput, IdentityProviderConfig, OidcIdentityProviderConfig, ResourceClientConfig, SamlIdentityProviderConfig, ResourceConfig, RoleMappingConfig, StepUpConfig, StoreConfig } from './schema.ts';
 export { compileCondition, CEL_VARIABLES } from './cel.ts';
 export type { CelBindings, CompiledCondition, ConditionResult } from './cel.ts';
 export { parseServiceAccountKey } from './service-account.ts';

@@ -242,7 +242,102 @@ const googleIdp = z.strictObject({
   }).optional(),
 });
 
-const identityProvider = z.discriminatedUnion('preset', [genericIdp, oktaIdp, azureAdIdp, googleIdp]);
+const oidcIdentityProvider = z.discriminatedUnion('preset', [genericIdp, oktaIdp, azureAdIdp, googleIdp]);
+
+/** A PEM block (key or certificate), usually `${file:…}`; never logged. */
+const pem = (kind: 'key' | 'certificate') => z.string().refine(
+  (value) => (kind === 'key' ? /-----BEGIN [A-Z ]*PRIVATE KEY-----/ : /-----BEGIN CERTIFICATE-----/).test(value),
+  `must be a PEM ${kind === 'key' ? 'private key' : 'certificate'} (use \${file:/path/to/file.pem})`,
+);
+
+/** Settings every SAML 2.0 identity provider shares (the generic SAML connector, src/federation/saml). */
+const samlCommon = {
+  id: idpId,
+  type: z.literal('saml'),
+  displayName: z.string().min(1).optional(),
+  /** Email domains that route sign-ins here (home-realm discovery from login_hint). */
+  domains: z.array(domainName).default([]),
+  /** The IdP's SAML metadata: exactly one of url (refreshed), file (re-read) or inline xml. */
+  metadata: z.strictObject({
+    url: httpUrl.optional(),
+    file: nonEmpty.optional(),
+    xml: z.string().min(1).optional(),
+    /** The IdP's entityID, when the metadata describes several entities. */
+    entityId: nonEmpty.optional(),
+    /** How often url/file metadata is re-read; the last good copy is kept when that fails. */
+    refresh: duration('6h'),
+  }),
+  /** The gateway as a service provider toward this IdP. */
+  sp: z.strictObject({
+    /** Default {issuer}/federation/saml/{id}/metadata. */
+    entityId: absoluteUri.optional(),
+    /** Signs AuthnRequests and LogoutRequests (HTTP-Redirect binding, RSA-SHA256). */
+    signingKey: pem('key').optional(),
+    signingCert: pem('certificate').optional(),
+    /** Published in the SP metadata ahead of a key rollover. */
+    nextSigningCert: pem('certificate').optional(),
+    /** Decrypts EncryptedAssertion. */
+    decryptionKey: pem('key').optional(),
+    decryptionCert: pem('certificate').optional(),
+  }).prefault({}),
+  /** Sign AuthnRequests (default: when sp.signingKey is set). */
+  signAuthnRequests: z.boolean().optional(),
+  /** Require the Response itself to be signed, not only the assertion (preset default). */
+  wantResponseSigned: z.boolean().optional(),
+  /** NameIDPolicy Format requested (preset default). */
+  nameIdFormat: nonEmpty.optional(),
+  /**
+   * Where identity fields come from: `subject` is "nameid" (a persistent NameID) or the name of an
+   * immutable attribute; the others are attribute names (preset defaults).
+   */
+  attributes: z.strictObject({
+    subject: nonEmpty.optional(),
+    email: nonEmpty.optional(),
+    name: nonEmpty.optional(),
+    groups: nonEmpty.optional(),
+  }).prefault({}),
+  groupAliases: z.record(z.string(), z.string()).default({}),
+  /** Allowed clock skew for assertion time conditions (at most 5 minutes). */
+  clockSkew: duration('60s').refine((seconds) => seconds <= 300, 'must be at most 5m'),
+  /** Send the person to the IdP's SingleLogoutService when they sign out here. */
+  upstreamLogout: z.boolean().default(true),
+  /** Unsolicited (IdP-initiated) responses: off unless enabled, and then only into one app. */
+  idpInitiated: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** The app (apps[].clientId) the person lands in. */
+    app: nonEmpty.optional(),
+    /** One of that app's redirect URIs (default its first). */
+    redirectUri: absoluteUri.optional(),
+  }).prefault({}),
+};
+
+const samlGenericIdp = z.strictObject({ ...samlCommon, preset: z.literal('generic') });
+const samlOktaIdp = z.strictObject({ ...samlCommon, preset: z.literal('okta') });
+const samlAzureAdIdp = z.strictObject({
+  ...samlCommon,
+  preset: z.literal('azure-ad'),
+  /** Directory (tenant) id: the assertion's tenantid attribute must match. */
+  tenant: nonEmpty,
+  /** Group overage (groups.link) through Microsoft Graph, with an app registration's client credentials. */
+  graph: z.strictObject({
+    enabled: z.boolean().default(true),
+    clientId: nonEmpty,
+    clientSecret: z.string().min(1),
+    authority: httpUrl.default('https://login.microsoftonline.com'),
+    baseUrl: httpUrl.default('https://graph.microsoft.com'),
+    pageSize: z.number().int().min(1).max(999).default(999),
+  }).optional(),
+});
+const samlGoogleIdp = z.strictObject({
+  ...samlCommon,
+  preset: z.literal('google-workspace'),
+  /** Workspace domains whose people may sign in; the email's domain must be one of them. */
+  hostedDomains: z.array(domainName).min(1),
+  directory: googleIdp.shape.directory,
+});
+const samlIdentityProvider = z.discriminatedUnion('preset', [samlGenericIdp, samlOktaIdp, samlAzureAdIdp, samlGoogleIdp]);
+
+const identityProvider = z.discriminatedUnion('type', [oidcIdentityProvider, samlIdentityProvider]);
 
 const app = z.strictObject({
   clientId: nonEmpty,
@@ -334,6 +429,8 @@ export type AppConfig = Config['apps'][number];
 export type ResourceConfig = Config['resources'][number];
 export type StoreConfig = Config['store'];
 export type IdentityProviderConfig = Config['identityProviders'][number];
+export type OidcIdentityProviderConfig = Extract<IdentityProviderConfig, { type: 'oidc' }>;
+export type SamlIdentityProviderConfig = Extract<IdentityProviderConfig, { type: 'saml' }>;
 export type RoleMappingConfig = Config['roleMappings'][number];
 export type StepUpConfig = Config['stepUp'][number];
 export type AdminClientConfig = Config['admin']['clients'][number];
@@ -344,6 +441,33 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 function isLoopbackHttp(value: string): boolean {
   const url = new URL(value);
   return url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+}
+
+/** Cross-field rules of a SAML identity provider (identityProviders[i], type saml). */
+function checkSamlIdp(
+  idp: SamlIdentityProviderConfig,
+  at: string,
+  context: { production: boolean; add: (path: string, message: string) => void; apps: Config['apps'] },
+): void {
+  const { add } = context;
+  const sources = (['url', 'file', 'xml'] as const).filter((k) => idp.metadata[k] !== undefined);
+  if (sources.length !== 1) add(`${at}.metadata`, 'needs exactly one of url, file or xml');
+  if (context.production && idp.metadata.url && new URL(idp.metadata.url).protocol !== 'https:') add(`${at}.metadata.url`, 'must be https in production mode');
+  if (Boolean(idp.sp.signingKey) !== Boolean(idp.sp.signingCert)) add(`${at}.sp`, 'signingKey and signingCert go together');
+  if (Boolean(idp.sp.decryptionKey) !== Boolean(idp.sp.decryptionCert)) add(`${at}.sp`, 'decryptionKey and decryptionCert go together');
+  if (idp.signAuthnRequests && !idp.sp.signingKey) add(`${at}.signAuthnRequests`, 'needs sp.signingKey and sp.signingCert');
+  const subject = idp.attributes.subject;
+  if (subject && subject.toLowerCase() !== 'nameid' && (subject === idp.attributes.email || /mail/i.test(subject))) {
+    add(`${at}.attributes.subject`, 'must be an immutable identifier (a persistent NameID or an id attribute), never an email address');
+  }
+  if (idp.idpInitiated.enabled) {
+    const app = idp.idpInitiated.app ? context.apps.find((a) => a.clientId === idp.idpInitiated.app) : undefined;
+    if (!idp.idpInitiated.app) add(`${at}.idpInitiated.app`, 'required when IdP-initiated sign-in is enabled: the one app people land in');
+    else if (!app) add(`${at}.idpInitiated.app`, `unknown app "${idp.idpInitiated.app}" (not in apps)`);
+    else if (idp.idpInitiated.redirectUri && !app.redirectUris.includes(idp.idpInitiated.redirectUri)) {
+      add(`${at}.idpInitiated.redirectUri`, `is not one of the redirect URIs of app "${app.clientId}"`);
+    }
+  }
 }
 
 /** Rules that span fields. Runs only on a config that passed the schema. */
@@ -466,12 +590,16 @@ export function checkConfig(config: Config): ConfigProblem[] {
       if (owner) add(`${at}.domains[${j}]`, `"${domain}" already routes to identity provider "${owner}"`);
       else domainOwner.set(domain, idp.id);
     });
-    const issuer = 'issuer' in idp ? idp.issuer : idp.authority;
-    if (production && new URL(issuer).protocol !== 'https:') add(`${at}.${'issuer' in idp ? 'issuer' : 'authority'}`, 'must be https in production mode');
+    if (idp.type === 'saml') {
+      checkSamlIdp(idp, at, { production, add, apps: config.apps });
+    } else {
+      const issuer = 'issuer' in idp ? idp.issuer : idp.authority;
+      if (production && new URL(issuer).protocol !== 'https:') add(`${at}.${'issuer' in idp ? 'issuer' : 'authority'}`, 'must be https in production mode');
+    }
     if (idp.preset === 'google-workspace' && idp.directory?.enabled && !parseServiceAccountKey(idp.directory.serviceAccountKey)) {
       add(`${at}.directory.serviceAccountKey`, 'is not a Google service account key (the JSON file Google issues, with client_email and private_key); use ${file:/path/to/key.json}');
     }
-    if (idp.preset === 'azure-ad') {
+    if (idp.type === 'oidc' && idp.preset === 'azure-ad') {
       const multi = idp.tenant === 'common' || idp.tenant === 'organizations';
       if (multi && idp.tenants.length === 0) {
         add(`${at}.tenants`, `required when tenant is "${idp.tenant}": list the tenant ids allowed to sign in (a multi-tenant app otherwise admits every Entra tenant in the world)`);

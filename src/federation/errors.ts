@@ -10,7 +10,24 @@ export type FederationErrorCode =
   | 'ERR_FEDERATION_TENANT_NOT_ALLOWED'
   | 'ERR_FEDERATION_DOMAIN_NOT_ALLOWED'
   | 'ERR_FEDERATION_CLAIMS_MISSING'
-  | 'ERR_LOGOUT_TOKEN_INVALID';
+  | 'ERR_LOGOUT_TOKEN_INVALID'
+  // SAML 2.0 (src/federation/saml): each refusal has its own code so audits say what was tried.
+  | 'ERR_SAML_METADATA'
+  | 'ERR_SAML_MALFORMED'
+  | 'ERR_SAML_TOO_LARGE'
+  | 'ERR_SAML_DOCTYPE'
+  | 'ERR_SAML_WEAK_ALGORITHM'
+  | 'ERR_SAML_SIGNATURE_INVALID'
+  | 'ERR_SAML_DESTINATION'
+  | 'ERR_SAML_RECIPIENT'
+  | 'ERR_SAML_AUDIENCE'
+  | 'ERR_SAML_ISSUER'
+  | 'ERR_SAML_TIME'
+  | 'ERR_SAML_IN_RESPONSE_TO'
+  | 'ERR_SAML_UNSOLICITED'
+  | 'ERR_SAML_REPLAY'
+  | 'ERR_SAML_SUBJECT'
+  | 'ERR_SAML_LOGOUT_INVALID';
 
 export class FederationError extends Error {
   readonly code: FederationErrorCode;

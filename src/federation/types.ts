@@ -8,6 +8,8 @@ export interface SignInTransaction {
   state: string;
   nonce: string;
   codeVerifier: string;
+  /** SAML: the AuthnRequest ID (the response's InResponseTo). */
+  requestId?: string;
   /** Hash of the browser-binding cookie value: the callback must come from the same browser. */
   browser: string;
   maxAge?: number;
@@ -33,6 +35,7 @@ export interface ProbeCheck {
 }
 
 export interface Connector {
+  readonly type: 'oidc' | 'saml';
   readonly id: string;
   readonly displayName: string;
   readonly preset: string;

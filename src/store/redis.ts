@@ -38,6 +38,11 @@ const CLAIM_FIELD = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])`;
 
+/** HSET with the hash's TTL in one atomic command: unlike MULTI, it rides the auto-pipeline. */
+const HASH_SET_EX = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return redis.call('EXPIRE', KEYS[1], ARGV[1])`;
+
 type Client = Redis | Cluster;
 
 /** How long `subscribe` waits for a subscriber connection that is still connecting. */
@@ -255,6 +260,12 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
     setMembers: (key) => run('setMembers', () => client.smembers(prefix + key)),
     write: (ops) => run('write', async () => {
       if (ops.length === 0) return;
+      const [only] = ops;
+      // The token exchange's per-grant write (session agents): one script call, no transaction.
+      if (ops.length === 1 && only!.op === 'hash.set' && only!.ttl !== undefined) {
+        await client.eval(HASH_SET_EX, 1, prefix + only!.key, Math.ceil(only!.ttl), ...Object.entries(only!.fields).flat());
+        return;
+      }
       if (!isCluster) {
         const tx = client.multi();
         for (const op of ops) queue(tx, op);

@@ -9,7 +9,7 @@
 import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeJwt, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import type { Logger } from '../../ops/index.ts';
 import { FederationError } from '../errors.ts';
 import { presetFor } from '../presets/index.ts';
@@ -82,7 +82,7 @@ export function describeFailure(idp: string, error: unknown): FederationError {
   return new FederationError('ERR_FEDERATION_ID_TOKEN_INVALID', `the sign-in response from "${idp}" could not be verified`, message, { cause: error });
 }
 
-export function createOidcConnector(config: IdentityProviderConfig, deps: ConnectorDeps): Connector {
+export function createOidcConnector(config: OidcIdentityProviderConfig, deps: ConnectorDeps): Connector {
   const preset = presetFor(config);
   const context: PresetContext = { fetch: deps.fetch, now: deps.now, logger: deps.logger };
   const discoveryUrl = preset.discoveryUrl(config);
@@ -126,6 +126,7 @@ export function createOidcConnector(config: IdentityProviderConfig, deps: Connec
   }
 
   return {
+    type: 'oidc',
     id: config.id,
     displayName: config.displayName ?? config.id,
     preset: config.preset,

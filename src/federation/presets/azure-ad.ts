@@ -5,7 +5,7 @@
 // ids; when a person has too many for a token (group overage) they are read from Microsoft Graph.
 // App roles are exposed as groups `app-role:<value>` and as attributes.app_roles. If groups cannot be established, the
 // identity says `groupsComplete: false` and group-based grants do not apply (fail closed).
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import type { IdentityGroup } from '../../identity/index.ts';
 import { stringClaim, stringListClaim } from '../claims.ts';
 import { createGraphClient } from '../directory/graph.ts';
@@ -14,7 +14,7 @@ import { FederationError } from '../errors.ts';
 import type { IdTokenClaims, OidcPreset, PresetContext } from './preset.ts';
 import { commonIdentity, toGroups } from './preset.ts';
 
-type AzureAd = Extract<IdentityProviderConfig, { preset: 'azure-ad' }>;
+type AzureAd = Extract<OidcIdentityProviderConfig, { preset: 'azure-ad' }>;
 
 export const isMultiTenant = (config: AzureAd) => config.tenant === 'common' || config.tenant === 'organizations';
 

@@ -1,10 +1,10 @@
 // Any OpenID Provider: claim paths for subject, email, name and groups are configurable.
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import { stringListClaim } from '../claims.ts';
 import type { OidcPreset } from './preset.ts';
 import { commonIdentity, toGroups } from './preset.ts';
 
-type Generic = Extract<IdentityProviderConfig, { preset: 'generic' }>;
+type Generic = Extract<OidcIdentityProviderConfig, { preset: 'generic' }>;
 
 export const genericPreset: OidcPreset<Generic> = {
   name: 'generic',

@@ -2,7 +2,7 @@
 // `hd` (hosted domain) must be one of the configured Workspace domains — the `hd` authorization
 // parameter is only a hint and proves nothing. Google ID tokens carry no groups: they come from
 // the Admin SDK Directory API through a service account with domain-wide delegation.
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import { stringClaim } from '../claims.ts';
 import { parseServiceAccountKey } from '../../config/index.ts';
 import { createGoogleDirectory } from '../directory/google.ts';
@@ -11,7 +11,7 @@ import { FederationError } from '../errors.ts';
 import type { OidcPreset, PresetContext } from './preset.ts';
 import { commonIdentity, toGroups } from './preset.ts';
 
-type Google = Extract<IdentityProviderConfig, { preset: 'google-workspace' }>;
+type Google = Extract<OidcIdentityProviderConfig, { preset: 'google-workspace' }>;
 
 const directories = new WeakMap<Google, GoogleDirectory>();
 

@@ -1,5 +1,5 @@
 // The presets by name.
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import { azureAdPreset } from './azure-ad.ts';
 import { genericPreset } from './generic.ts';
 import { googleWorkspacePreset } from './google-workspace.ts';
@@ -8,8 +8,8 @@ import type { OidcPreset } from './preset.ts';
 
 export type { IdTokenClaims, OidcPreset, PresetContext } from './preset.ts';
 
-export function presetFor(config: IdentityProviderConfig): OidcPreset {
-  const presets: Record<IdentityProviderConfig['preset'], OidcPreset> = {
+export function presetFor(config: OidcIdentityProviderConfig): OidcPreset {
+  const presets: Record<OidcIdentityProviderConfig['preset'], OidcPreset> = {
     generic: genericPreset as OidcPreset,
     okta: oktaPreset as OidcPreset,
     'azure-ad': azureAdPreset as OidcPreset,

@@ -1,12 +1,12 @@
 // Okta: an org authorization server (https://acme.okta.com) or a custom one (…/oauth2/default).
 // Groups arrive as names in the `groups` claim when the `groups` scope is granted (the app's
 // groups claim filter decides which); Okta has no stable group id in tokens, so the name is the id.
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import { stringListClaim } from '../claims.ts';
 import type { OidcPreset } from './preset.ts';
 import { commonIdentity, toGroups } from './preset.ts';
 
-type Okta = Extract<IdentityProviderConfig, { preset: 'okta' }>;
+type Okta = Extract<OidcIdentityProviderConfig, { preset: 'okta' }>;
 
 export const oktaPreset: OidcPreset<Okta> = {
   name: 'okta',

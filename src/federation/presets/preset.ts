@@ -2,7 +2,7 @@
 // presets"): where discovery lives, default scopes, how hints are forwarded, how claims become
 // a FederatedIdentity (including group look-ups in the vendor's directory), and which issuer a
 // logout token may carry.
-import type { IdentityProviderConfig } from '../../config/index.ts';
+import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import type { FederatedIdentity, IdentityGroup } from '../../identity/index.ts';
 import type { Logger } from '../../ops/index.ts';
 import { stringClaim, stringListClaim } from '../claims.ts';
@@ -18,7 +18,7 @@ export interface PresetContext {
   logger: Logger;
 }
 
-export interface OidcPreset<C extends IdentityProviderConfig = IdentityProviderConfig> {
+export interface OidcPreset<C extends OidcIdentityProviderConfig = OidcIdentityProviderConfig> {
   readonly name: C['preset'];
   readonly defaultScopes: readonly string[];
   /** The issuer identifier to discover from (or a discovery document URL). */
@@ -34,7 +34,7 @@ export interface OidcPreset<C extends IdentityProviderConfig = IdentityProviderC
 
 /** Fields every preset reads the same way, honouring `claims` overrides. */
 export function commonIdentity(
-  config: IdentityProviderConfig,
+  config: OidcIdentityProviderConfig,
   claims: IdTokenClaims,
   defaults: { email?: string; name?: string } = {},
 ): Omit<FederatedIdentity, 'groups' | 'groupsComplete' | 'attributes'> {
@@ -58,7 +58,7 @@ export function commonIdentity(
 }
 
 /** Groups as the identity carries them: scoped to the IdP, with alias names where configured. */
-export function toGroups(config: IdentityProviderConfig, ids: readonly string[], names?: ReadonlyMap<string, string>): IdentityGroup[] {
+export function toGroups(config: Pick<OidcIdentityProviderConfig, 'id' | 'groupAliases'>, ids: readonly string[], names?: ReadonlyMap<string, string>): IdentityGroup[] {
   return [...new Set(ids)].map((id) => {
     const name = config.groupAliases[id] ?? names?.get(id);
     return { idp: config.id, id, ...(name ? { name } : {}) };
