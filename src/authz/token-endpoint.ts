@@ -74,20 +74,31 @@ const isForm = (req: IncomingMessage) =>
 
 class BodyError extends Error {}
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   const header = req.headers['content-length'];
   const length = header === undefined ? undefined : Number(header);
-  if (length !== undefined && length > BODY_LIMIT) throw new BodyError('request entity too large');
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req) {
-    received += (chunk as Buffer).length;
-    if (received > BODY_LIMIT) throw new BodyError('request entity too large');
-    if (length !== undefined && received > length) throw new BodyError('request size did not match content length');
-    chunks.push(chunk as Buffer);
-  }
-  if (length !== undefined && received !== length) throw new BodyError('request size did not match content length');
-  return Buffer.concat(chunks, received);
+  if (length !== undefined && length > BODY_LIMIT) return Promise.reject(new BodyError('request entity too large'));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const fail = (message: string) => {
+      req.off('data', onData);
+      req.resume(); // drain the rest; the answer goes out now
+      reject(new BodyError(message));
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > BODY_LIMIT) fail('request entity too large');
+      else if (length !== undefined && received > length) fail('request size did not match content length');
+      else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (length !== undefined && received !== length) reject(new BodyError('request size did not match content length'));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+    });
+    req.once('error', reject);
+  });
 }
 
 /** application/x-www-form-urlencoded → name → value(s), repeated names as arrays. */

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 
 import { explainInput, explainRequestSchema } from '../admin/index.ts';
 import { ConfigError, formatDuration, loadConfigFile } from '../config/index.ts';
-import { createOidcConnector } from '../federation/index.ts';
+import { createOidcConnector, createSamlConnector } from '../federation/index.ts';
 import type { ProbeCheck } from '../federation/index.ts';
 import { createLogger } from '../ops/index.ts';
 import { createPolicy, decisionToJson, formatDecision } from '../policy/index.ts';
@@ -213,13 +213,14 @@ async function idpTest(path: string, only: string | undefined, deps: CliDeps): P
   }
   let failed = 0;
   for (const idp of idps) {
-    const connector = createOidcConnector(idp, {
-      redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
-      fetch: deps.fetch ?? fetch,
-      now: () => Math.floor(Date.now() / 1000),
-      logger: createLogger({ level: 'silent' }),
-      allowInsecureLoopback: config.mode === 'development',
-    });
+    const common = { fetch: deps.fetch ?? fetch, now: () => Math.floor(Date.now() / 1000), logger: createLogger({ level: 'silent' }) };
+    const connector = idp.type === 'saml'
+      ? createSamlConnector(idp, { ...common, issuer: config.issuer })
+      : createOidcConnector(idp, {
+        ...common,
+        redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
+        allowInsecureLoopback: config.mode === 'development',
+      });
     const checks: ProbeCheck[] = await connector.probe();
     deps.stdout(`${idp.id} (${idp.preset})`);
     for (const check of checks) {

@@ -2,6 +2,8 @@
 //   GET  /oidc/{idp}/callback            the IdP's redirect back (one per IdP: mix-up defence)
 //   POST /oidc/{idp}/backchannel-logout  OIDC Back-Channel Logout 1.0
 //   GET  /oidc/{idp}/logged-out          return from the IdP's end_session endpoint
+//   POST /saml/{idp}/acs                 SAML assertion consumer service (HTTP-POST binding)
+//   GET  /saml/{idp}/metadata            the gateway's SP metadata for this IdP
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 
@@ -9,6 +11,7 @@ import type { Logger } from '../ops/index.ts';
 import { renderSignInFailedPage, renderSignedOutPage } from '../pages/index.ts';
 import type { Store } from '../store/index.ts';
 import { FederationError } from './errors.ts';
+import { isSamlConnector } from './saml/index.ts';
 import type { Federation } from './service.ts';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -16,9 +19,27 @@ const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) 
 
 export const logoutReturnKey = (state: string) => `fed:logout:${state}`;
 
+/** Over the largest SAML message accepted once base64-decoded (saml/xml.ts MAX_MESSAGE_BYTES), plus RelayState. */
+const SAML_FORM_LIMIT = 400 * 1024;
+const samlForm = express.urlencoded({ extended: false, limit: SAML_FORM_LIMIT, parameterLimit: 10 });
+
+function failureStatus(error: FederationError): number {
+  if (error.code === 'ERR_FEDERATION_IDP_UNREACHABLE') return 502;
+  if (error.code === 'ERR_FEDERATION_TENANT_NOT_ALLOWED' || error.code === 'ERR_FEDERATION_DOMAIN_NOT_ALLOWED') return 403;
+  if (error.code === 'ERR_SAML_TOO_LARGE') return 413;
+  return 400;
+}
+
 export function createFederationRouter(deps: { federation: Federation; logger: Logger; store: Store; basePath: string }): Router {
   const { federation, logger } = deps;
   const router = express.Router();
+
+  /** No session is made; the audit trail says why (without tokens or the response itself). */
+  async function signInFailed(req: Request, res: Response, idp: string, error: FederationError): Promise<void> {
+    await federation.recordFailure({ idp, error, reqId: req.id });
+    res.status(failureStatus(error)).type('html').set('Cache-Control', 'no-store')
+      .send(renderSignInFailedPage({ message: error.message, correlationId: req.id }));
+  }
 
   router.get('/oidc/:idp/callback', wrap(async (req, res) => {
     const idp = String(req.params.idp);
@@ -28,14 +49,48 @@ export function createFederationRouter(deps: { federation: Federation; logger: L
       res.set('Cache-Control', 'no-store').redirect(303, `${deps.basePath}/interaction/${encodeURIComponent(interactionUid)}/federated`);
     } catch (error) {
       if (!(error instanceof FederationError)) throw error;
-      // No session is made; the audit trail says why (without tokens or the response itself).
-      await federation.recordFailure({ idp, error, reqId: req.id });
-      const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502
-        : error.code === 'ERR_FEDERATION_TENANT_NOT_ALLOWED' || error.code === 'ERR_FEDERATION_DOMAIN_NOT_ALLOWED' ? 403 : 400;
-      res.status(status).type('html').set('Cache-Control', 'no-store')
-        .send(renderSignInFailedPage({ message: error.message, correlationId: req.id }));
+      await signInFailed(req, res, idp, error);
     }
   }));
+
+  router.post('/saml/:idp/acs', wrap(async (req, res) => {
+    const idp = String(req.params.idp);
+    try {
+      // The body parser's own refusals (too large, bad encoding) end on the same page.
+      await new Promise<void>((resolve, reject) => samlForm(req, res, (error?: unknown) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      const tooLarge = (error as { type?: string }).type === 'entity.too.large';
+      return signInFailed(req, res, idp, tooLarge
+        ? new FederationError('ERR_SAML_TOO_LARGE', 'the SAML response is larger than the gateway accepts', 'form body over the limit')
+        : new FederationError('ERR_SAML_MALFORMED', 'the SAML response could not be read', (error as Error).message));
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const samlResponse = body.SAMLResponse;
+    const relayState = body.RelayState;
+    try {
+      if (typeof samlResponse !== 'string' || samlResponse.length === 0) {
+        throw new FederationError('ERR_SAML_MALFORMED', 'the sign-in response carries no SAMLResponse', 'no SAMLResponse');
+      }
+      const { interactionUid } = await federation.samlAcs({
+        idp, samlResponse,
+        ...(typeof relayState === 'string' ? { relayState } : {}),
+        ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}),
+      });
+      res.set('Cache-Control', 'no-store').redirect(303, `${deps.basePath}/interaction/${encodeURIComponent(interactionUid)}/federated`);
+    } catch (error) {
+      if (!(error instanceof FederationError)) throw error;
+      await signInFailed(req, res, idp, error);
+    }
+  }));
+
+  router.get('/saml/:idp/metadata', (req, res) => {
+    const connector = federation.connectors.get(String(req.params.idp));
+    if (!connector || !isSamlConnector(connector)) {
+      res.status(404).set('Cache-Control', 'no-store').json({ error: 'invalid_request', error_description: 'there is no SAML identity provider by that id here' });
+      return;
+    }
+    res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(connector.spMetadata());
+  });
 
   router.post('/oidc/:idp/backchannel-logout', express.urlencoded({ extended: false, limit: '16kb' }), wrap(async (req, res) => {
     const idp = String(req.params.idp);

@@ -6,6 +6,12 @@
 //               maps groups to roles, creates the enterprise session, and hands the result to
 //               the waiting oidc-provider interaction;
 //   backchannelLogout — OIDC Back-Channel Logout 1.0: ends the sessions the IdP names.
+//   samlAcs   — SAML Web Browser SSO (profiles §4.1): the connector validates the posted
+//               Response without consuming anything; then the pending request (InResponseTo,
+//               `saml:request:{id}`) is checked against this browser and IdP, the assertion id
+//               is claimed (`SET NX` until NotOnOrAfter) and the request taken (GETDEL) — only
+//               after every check passed, so a forged post cannot burn a genuine pending
+//               request, and of two concurrent posts of one response at most one makes a session.
 import { createHash, randomBytes } from 'node:crypto';
 
 import * as client from 'openid-client';
@@ -19,6 +25,8 @@ import { accountIdOf } from '../session/index.ts';
 import type { Store } from '../store/index.ts';
 import { FederationError } from './errors.ts';
 import { createOidcConnector } from './oidc/connector.ts';
+import { createSamlConnector, isSamlConnector } from './saml/connector.ts';
+import { newMessageId } from './saml/messages.ts';
 import type { Connector, SignInTransaction } from './types.ts';
 
 /** What the interaction needs to finish the sign-in (stored under the interaction uid). */
@@ -41,6 +49,8 @@ export interface Federation {
   /** The login waiting for an interaction (taken once). */
   takeLogin(interactionUid: string): Promise<FederatedLogin | undefined>;
   backchannelLogout(idp: string, logoutToken: string): Promise<{ ended: number }>;
+  /** Completes a SAML sign-in from a posted Response; returns the interaction to resume. */
+  samlAcs(input: { idp: string; samlResponse: string; relayState?: string; cookieHeader?: string }): Promise<{ interactionUid: string; login: FederatedLogin }>;
   /** Audits a failed sign-in (`federation.login_failed`); never throws. */
   recordFailure(input: { idp?: string; error: FederationError; reqId: string }): Promise<void>;
 }
@@ -59,6 +69,10 @@ export interface FederationDeps {
 
 const TX_TTL = 600;
 export const BROWSER_COOKIE = 'agentgate.fed';
+/** The SAML twin of BROWSER_COOKIE: scoped to the ACS paths, and SameSite=None over https (the IdP POSTs cross-site). */
+export const SAML_BROWSER_COOKIE = 'agentgate.saml';
+export const samlRequestKey = (requestId: string) => `saml:request:${requestId}`;
+const samlAssertionKey = (idp: string, assertionId: string) => `saml:assertion:${idp}:${sha256(assertionId)}`;
 const txKey = (state: string) => `fed:tx:${state}`;
 const loginKey = (uid: string) => `fed:login:${uid}`;
 const logoutJtiKey = (idp: string, jti: string) => `fed:bcl:${idp}:${jti}`;
@@ -73,13 +87,15 @@ export function createFederation(deps: FederationDeps): Federation {
   const callbackPath = `${base}/federation/oidc`;
 
   const audit = createAuditTrail(store, logger, now);
-  const connectors = new Map<string, Connector>(config.identityProviders.map((idp) => [idp.id, createOidcConnector(idp, {
-    redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
-    fetch: deps.fetch,
-    now,
-    logger,
-    allowInsecureLoopback: config.mode === 'development',
-  })]));
+  const connectors = new Map<string, Connector>(config.identityProviders.map((idp) => [idp.id, idp.type === 'saml'
+    ? createSamlConnector(idp, { issuer: config.issuer, fetch: deps.fetch, now, logger })
+    : createOidcConnector(idp, {
+      redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
+      fetch: deps.fetch,
+      now,
+      logger,
+      allowInsecureLoopback: config.mode === 'development',
+    })]));
   const byDomain = new Map<string, Connector>();
   for (const connector of connectors.values()) for (const domain of connector.domains) byDomain.set(domain, connector);
 
@@ -99,12 +115,16 @@ export function createFederation(deps: FederationDeps): Federation {
 
     async start({ idp, interactionUid, loginHint, acrValues, maxAge, cookieHeader }) {
       const chosen = connector(idp);
+      const saml = isSamlConnector(chosen);
       // One random binding value per browser, kept in a signed cookie scoped to the callbacks.
-      let binding = cookies.read(cookieHeader, BROWSER_COOKIE);
+      const cookieName = saml ? SAML_BROWSER_COOKIE : BROWSER_COOKIE;
+      let binding = cookies.read(cookieHeader, cookieName);
       let setCookie: string | undefined;
       if (!binding) {
         binding = randomBytes(24).toString('base64url');
-        setCookie = cookies.serialize(BROWSER_COOKIE, binding, { path: callbackPath, maxAge: TX_TTL, secure });
+        setCookie = cookies.serialize(cookieName, binding, saml
+          ? { path: `${base}/federation/saml`, maxAge: TX_TTL, secure, ...(secure ? { sameSite: 'None' as const } : {}) }
+          : { path: callbackPath, maxAge: TX_TTL, secure });
       }
       const tx: SignInTransaction = {
         idp,
@@ -114,10 +134,11 @@ export function createFederation(deps: FederationDeps): Federation {
         codeVerifier: client.randomPKCECodeVerifier(),
         browser: sha256(binding),
         ...(maxAge !== undefined ? { maxAge } : {}),
+        ...(saml ? { requestId: newMessageId() } : {}),
         createdAt: now(),
       };
       const url = await chosen.begin(tx, { ...(loginHint ? { loginHint } : {}), ...(acrValues ? { acrValues } : {}), ...(maxAge !== undefined ? { maxAge } : {}) });
-      await store.set(txKey(tx.state), JSON.stringify(tx), { ttl: TX_TTL });
+      await store.set(tx.requestId ? samlRequestKey(tx.requestId) : txKey(tx.state), JSON.stringify(tx), { ttl: TX_TTL });
       return { location: url.href, ...(setCookie ? { setCookie } : {}) };
     },
 
@@ -151,6 +172,58 @@ export function createFederation(deps: FederationDeps): Federation {
       };
       await store.set(loginKey(tx.interactionUid), JSON.stringify(login), { ttl: TX_TTL });
       await audit.record('federation.login_succeeded', { idp, sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
+      return { interactionUid: tx.interactionUid, login };
+    },
+
+    async samlAcs({ idp, samlResponse, relayState, cookieHeader }) {
+      const chosen = connector(idp);
+      if (!isSamlConnector(chosen)) {
+        throw new FederationError('ERR_FEDERATION_STATE', 'this sign-in response arrived at the wrong identity provider endpoint', `SAML post for OIDC IdP ${idp}`);
+      }
+      // Everything is checked before anything is consumed.
+      const result = await chosen.validateResponse(samlResponse);
+      if (!result.inResponseTo) {
+        throw new FederationError('ERR_SAML_UNSOLICITED', 'this identity provider may not start sign-ins here; start from the application', 'unsolicited response (no InResponseTo)');
+      }
+      // A used assertion says "replay", whether or not its request is still pending.
+      if (await store.get(samlAssertionKey(idp, result.assertionId))) {
+        throw new FederationError('ERR_SAML_REPLAY', 'this sign-in response was already used; start again from the application', 'assertion id replay');
+      }
+      const raw = await store.get(samlRequestKey(result.inResponseTo));
+      if (!raw) {
+        throw new FederationError('ERR_SAML_IN_RESPONSE_TO', 'this sign-in has expired or was already completed; start again from the application', 'unknown or used InResponseTo');
+      }
+      const tx = JSON.parse(raw) as SignInTransaction;
+      if (tx.idp !== idp) {
+        throw new FederationError('ERR_SAML_IN_RESPONSE_TO', 'this sign-in response arrived at the wrong identity provider endpoint', `request for ${tx.idp} at ${idp} ACS`);
+      }
+      const binding = cookies.read(cookieHeader, SAML_BROWSER_COOKIE);
+      if (!binding || sha256(binding) !== tx.browser) {
+        throw new FederationError('ERR_FEDERATION_STATE', 'this sign-in was started in another browser; start again from the application', 'browser binding mismatch');
+      }
+      if (relayState !== tx.state) {
+        throw new FederationError('ERR_FEDERATION_STATE', 'this sign-in response does not belong to the sign-in in progress; start again from the application', 'RelayState mismatch');
+      }
+      // One use of the assertion (until it expires), then one use of the request.
+      const ttl = Math.max(1, result.expiresAt - now());
+      if (!(await store.set(samlAssertionKey(idp, result.assertionId), '1', { ttl, ifAbsent: true }))) {
+        throw new FederationError('ERR_SAML_REPLAY', 'this sign-in response was already used; start again from the application', 'assertion id replay');
+      }
+      if (!(await store.take(samlRequestKey(result.inResponseTo)))) {
+        throw new FederationError('ERR_SAML_REPLAY', 'this sign-in has expired or was already completed; start again from the application', 'InResponseTo already consumed');
+      }
+      const { identity, upstream } = result;
+      const { roles } = policy.resolveRoles(identity);
+      const session = await sessions.create({ identity, roles, upstream });
+      const login: FederatedLogin = {
+        sid: session.sid,
+        accountId: accountIdOf(identity),
+        ...(identity.acr ? { acr: identity.acr } : {}),
+        amr: identity.amr,
+        authTime: identity.authTime,
+      };
+      await store.set(loginKey(tx.interactionUid), JSON.stringify(login), { ttl: TX_TTL });
+      await audit.record('federation.login_succeeded', { idp, protocol: 'saml', sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
       return { interactionUid: tx.interactionUid, login };
     },
 
