@@ -778,6 +778,50 @@ describe('identity providers', () => {
     expect(entra.identityProviders[0]).toMatchObject({ authority: 'https://login.microsoftonline.com', graph: { enabled: true, baseUrl: 'https://graph.microsoft.com', pageSize: 999 } });
   });
 
+  it('validates SAML identity providers', () => {
+    const metadata = { url: 'https://idp.example.com/metadata' };
+    const config = validateConfig(devConfig({ identityProviders: [{ id: 'okta-saml', type: 'saml', preset: 'okta', metadata }] }));
+    expect(config.identityProviders[0]).toMatchObject({
+      id: 'okta-saml', type: 'saml', preset: 'okta', metadata: { url: metadata.url, refresh: 6 * 3600 }, clockSkew: 60,
+      upstreamLogout: true, idpInitiated: { enabled: false }, attributes: {}, sp: {}, groupAliases: {},
+    });
+    expect(problems(devConfig({
+      apps: [{ clientId: 'console', redirectUris: ['http://127.0.0.1/cb'] }],
+      identityProviders: [
+        { id: 'a', type: 'saml', preset: 'generic', metadata: {}, clockSkew: '10m' },
+        { id: 'b', type: 'saml', preset: 'generic', metadata: { ...metadata, xml: '<x/>' }, sp: { signingKey: 'not a key' } },
+        { id: 'c', type: 'saml', preset: 'okta', metadata, attributes: { subject: 'email' }, signAuthnRequests: true, idpInitiated: { enabled: true, app: 'nope' } },
+        { id: 'd', type: 'saml', preset: 'azure-ad', metadata },
+        { id: 'e', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true } },
+        { id: 'f', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true, app: 'console', redirectUri: 'https://elsewhere.example/cb' } },
+      ],
+    }))).toEqual([
+      { path: 'identityProviders[0].clockSkew', message: 'must be at most 5m' },
+      { path: 'identityProviders[1].sp.signingKey', message: 'must be a PEM private key (use ${file:/path/to/file.pem})' },
+      { path: 'identityProviders[3].tenant', message: 'required' },
+    ]);
+    expect(problems(devConfig({
+      apps: [{ clientId: 'console', redirectUris: ['http://127.0.0.1/cb'] }],
+      identityProviders: [
+        { id: 'a', type: 'saml', preset: 'generic', metadata: {} },
+        { id: 'b', type: 'saml', preset: 'generic', metadata: { ...metadata, xml: '<x/>' } },
+        { id: 'c', type: 'saml', preset: 'okta', metadata, attributes: { subject: 'email' }, signAuthnRequests: true, idpInitiated: { enabled: true, app: 'nope' } },
+        { id: 'e', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true } },
+        { id: 'f', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true, app: 'console', redirectUri: 'https://elsewhere.example/cb' } },
+      ],
+    }))).toEqual([
+      { path: 'identityProviders[0].metadata', message: 'needs exactly one of url, file or xml' },
+      { path: 'identityProviders[1].metadata', message: 'needs exactly one of url, file or xml' },
+      { path: 'identityProviders[2].signAuthnRequests', message: 'needs sp.signingKey and sp.signingCert' },
+      { path: 'identityProviders[2].attributes.subject', message: 'must be an immutable identifier (a persistent NameID or an id attribute), never an email address' },
+      { path: 'identityProviders[2].idpInitiated.app', message: 'unknown app "nope" (not in apps)' },
+      { path: 'identityProviders[3].idpInitiated.app', message: 'required when IdP-initiated sign-in is enabled: the one app people land in' },
+      { path: 'identityProviders[4].idpInitiated.redirectUri', message: 'is not one of the redirect URIs of app "console"' },
+    ]);
+    expect(problems({ ...productionConfig(), identityProviders: [{ id: 's', type: 'saml', preset: 'generic', metadata: { url: 'http://idp.example.com/md' } }] }))
+      .toEqual([{ path: 'identityProviders[0].metadata.url', message: 'must be https in production mode' }]);
+  });
+
   it('reports every problem with its path', () => {
     expect(problems(devConfig({
       identityProviders: [
@@ -791,10 +835,7 @@ describe('identity providers', () => {
     }))).toEqual([
       { path: 'identityProviders[2].id', message: 'must be lowercase letters, digits and "-" (it appears in URLs)' },
       { path: 'identityProviders[4].hostedDomains', message: 'Too small: expected array to have >=1 items' },
-      { path: 'identityProviders[5].type', message: 'Invalid input: expected "oidc"' },
-      { path: 'identityProviders[5].clientId', message: 'required' },
-      { path: 'identityProviders[5].clientSecret', message: 'required' },
-      { path: 'identityProviders[5].issuer', message: 'required' },
+      { path: 'identityProviders[5].metadata', message: 'required' },
     ]);
     expect(problems(devConfig({
       identityProviders: [

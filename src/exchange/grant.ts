@@ -230,13 +230,13 @@ export function createTokenExchange(deps: TokenExchangeDeps): LeanGrant {
       roles: decision.roles,
       ...(exchange.dpop ? { cnf: { jkt: exchange.dpop.thumbprint } } : {}),
     }, decision.ttl, t);
-    await audit.record({
-      ...base, event: 'token.exchanged', granted: decision.scopes, outcome: 'grant', audience: decision.audience,
-      reasons: decision.trace.scopes?.excluded.map((e) => e.reason) ?? [], jti,
-    });
-    // An agent working for the person is activity on the session (written at most once a minute),
-    // and the session's agents are listed for the person and admins (one write, pipelined).
+    // The audit entry (the token is only answered once it is recorded), the session's activity
+    // (written at most once a minute) and its list of agents: written together, one round trip.
     await Promise.all([
+      audit.record({
+        ...base, event: 'token.exchanged', granted: decision.scopes, outcome: 'grant', audience: decision.audience,
+        reasons: decision.trace.scopes?.excluded.map((e) => e.reason) ?? [], jti,
+      }),
       deps.sessions.touch(subject.session),
       deps.sessions.recordAgent(subject.session, {
         clientId: exchange.agent.clientId, scopes: decision.scopes, audience: decision.audience, lastUsedAt: t, expiresAt: t + decision.ttl,
