@@ -87,7 +87,7 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   const cookies = createCookieSigner(cookieKeys);
   const accessTokens = createAccessTokenVerifier({ issuer: config.issuer, keyRing, store });
   const policy = createPolicy(config);
-  const federation = createFederation({ config, store, sessions, policy, cookies, logger, fetch: deps.fetch ?? fetch });
+  const federation = createFederation({ config, store, sessions, policy, cookies, logger, metrics, fetch: deps.fetch ?? fetch });
   const provider = createAuthorizationServer({
     config, keyRing, sessions, cookies, cookieKeys, adapter, accessTokens, logger, metrics, revocations,
     onLogout: async (session, continueTo) => {
@@ -97,6 +97,7 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
       try {
         const url = await connector.endSessionUrl({
           ...(session.upstream.idToken ? { idToken: session.upstream.idToken } : {}),
+          upstream: session.upstream,
           postLogoutRedirectUri: `${config.issuer}/federation/oidc/${connector.id}/logged-out`,
           state,
         });

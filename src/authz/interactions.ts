@@ -103,6 +103,17 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   router.get('/:uid', wrap(async (req, res) => {
     const { uid, prompt, params } = await provider.interactionDetails(req, res);
     if (prompt.name === 'consent') return approveConsent(req, res);
+    // A sign-in the IdP started (SAML IdP-initiated, held for this app and browser): finish it.
+    const held = await federation.takeIdpInitiatedLogin({ clientId: String(params.client_id), ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}) });
+    const heldSession = held ? await sessions.get(held.sid) : undefined;
+    if (held && heldSession) {
+      res.append('Set-Cookie', federation.clearIdpInitiatedCookie);
+      res.append('Set-Cookie', sessionCookie(heldSession));
+      await provider.interactionFinished(req, res, {
+        login: { accountId: held.accountId, ...(held.acr ? { acr: held.acr } : {}), amr: held.amr, ts: held.authTime, remember: false },
+      }, { mergeWithLastSubmission: false });
+      return;
+    }
     const connectors = federation.connectors;
     let chosen: Connector | undefined;
     try {

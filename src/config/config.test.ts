@@ -793,7 +793,7 @@ describe('identity providers', () => {
         { id: 'c', type: 'saml', preset: 'okta', metadata, attributes: { subject: 'email' }, signAuthnRequests: true, idpInitiated: { enabled: true, app: 'nope' } },
         { id: 'd', type: 'saml', preset: 'azure-ad', metadata },
         { id: 'e', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true } },
-        { id: 'f', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true, app: 'console', redirectUri: 'https://elsewhere.example/cb' } },
+        { id: 'f', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true, app: 'console', initiateLoginUri: 'https://console.example/login' } },
       ],
     }))).toEqual([
       { path: 'identityProviders[0].clockSkew', message: 'must be at most 5m' },
@@ -805,9 +805,9 @@ describe('identity providers', () => {
       identityProviders: [
         { id: 'a', type: 'saml', preset: 'generic', metadata: {} },
         { id: 'b', type: 'saml', preset: 'generic', metadata: { ...metadata, xml: '<x/>' } },
-        { id: 'c', type: 'saml', preset: 'okta', metadata, attributes: { subject: 'email' }, signAuthnRequests: true, idpInitiated: { enabled: true, app: 'nope' } },
+        { id: 'c', type: 'saml', preset: 'okta', metadata, attributes: { subject: 'email' }, signAuthnRequests: true, idpInitiated: { enabled: true, app: 'nope', initiateLoginUri: 'https://console.example/login' } },
         { id: 'e', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true } },
-        { id: 'f', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true, app: 'console', redirectUri: 'https://elsewhere.example/cb' } },
+        { id: 'f', type: 'saml', preset: 'generic', metadata, idpInitiated: { enabled: true, app: 'console', initiateLoginUri: 'https://console.example/login' } },
       ],
     }))).toEqual([
       { path: 'identityProviders[0].metadata', message: 'needs exactly one of url, file or xml' },
@@ -816,7 +816,7 @@ describe('identity providers', () => {
       { path: 'identityProviders[2].attributes.subject', message: 'must be an immutable identifier (a persistent NameID or an id attribute), never an email address' },
       { path: 'identityProviders[2].idpInitiated.app', message: 'unknown app "nope" (not in apps)' },
       { path: 'identityProviders[3].idpInitiated.app', message: 'required when IdP-initiated sign-in is enabled: the one app people land in' },
-      { path: 'identityProviders[4].idpInitiated.redirectUri', message: 'is not one of the redirect URIs of app "console"' },
+      { path: 'identityProviders[3].idpInitiated.initiateLoginUri', message: 'required when IdP-initiated sign-in is enabled: the app URL that starts a sign-in (OIDC Core §4)' },
     ]);
     expect(problems({ ...productionConfig(), identityProviders: [{ id: 's', type: 'saml', preset: 'generic', metadata: { url: 'http://idp.example.com/md' } }] }))
       .toEqual([{ path: 'identityProviders[0].metadata.url', message: 'must be https in production mode' }]);

@@ -306,8 +306,11 @@ const samlCommon = {
     enabled: z.boolean().default(false),
     /** The app (apps[].clientId) the person lands in. */
     app: nonEmpty.optional(),
-    /** One of that app's redirect URIs (default its first). */
-    redirectUri: absoluteUri.optional(),
+    /**
+     * That app's login-initiation URL (OIDC Core §4, "initiate_login_uri"): the gateway sends the
+     * person there with `iss`, the app starts an ordinary sign-in, and it completes at once.
+     */
+    initiateLoginUri: httpUrl.optional(),
   }).prefault({}),
 };
 
@@ -464,9 +467,8 @@ function checkSamlIdp(
     const app = idp.idpInitiated.app ? context.apps.find((a) => a.clientId === idp.idpInitiated.app) : undefined;
     if (!idp.idpInitiated.app) add(`${at}.idpInitiated.app`, 'required when IdP-initiated sign-in is enabled: the one app people land in');
     else if (!app) add(`${at}.idpInitiated.app`, `unknown app "${idp.idpInitiated.app}" (not in apps)`);
-    else if (idp.idpInitiated.redirectUri && !app.redirectUris.includes(idp.idpInitiated.redirectUri)) {
-      add(`${at}.idpInitiated.redirectUri`, `is not one of the redirect URIs of app "${app.clientId}"`);
-    }
+    if (!idp.idpInitiated.initiateLoginUri) add(`${at}.idpInitiated.initiateLoginUri`, 'required when IdP-initiated sign-in is enabled: the app URL that starts a sign-in (OIDC Core §4)');
+    else if (context.production && !idp.idpInitiated.initiateLoginUri.startsWith('https:')) add(`${at}.idpInitiated.initiateLoginUri`, 'must be https in production mode');
   }
 }
 

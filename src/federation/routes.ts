@@ -4,11 +4,12 @@
 //   GET  /oidc/{idp}/logged-out          return from the IdP's end_session endpoint
 //   POST /saml/{idp}/acs                 SAML assertion consumer service (HTTP-POST binding)
 //   GET  /saml/{idp}/metadata            the gateway's SP metadata for this IdP
+//   GET|POST /saml/{idp}/slo             SAML Single Logout (HTTP-Redirect and HTTP-POST bindings)
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 
 import type { Logger } from '../ops/index.ts';
-import { renderSignInFailedPage, renderSignedOutPage } from '../pages/index.ts';
+import { renderErrorPage, renderSignInFailedPage, renderSignedOutPage } from '../pages/index.ts';
 import type { Store } from '../store/index.ts';
 import { FederationError } from './errors.ts';
 import { isSamlConnector } from './saml/index.ts';
@@ -71,16 +72,60 @@ export function createFederationRouter(deps: { federation: Federation; logger: L
       if (typeof samlResponse !== 'string' || samlResponse.length === 0) {
         throw new FederationError('ERR_SAML_MALFORMED', 'the sign-in response carries no SAMLResponse', 'no SAMLResponse');
       }
-      const { interactionUid } = await federation.samlAcs({
+      const done = await federation.samlAcs({
         idp, samlResponse,
         ...(typeof relayState === 'string' ? { relayState } : {}),
         ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}),
       });
-      res.set('Cache-Control', 'no-store').redirect(303, `${deps.basePath}/interaction/${encodeURIComponent(interactionUid)}/federated`);
+      res.set('Cache-Control', 'no-store');
+      if ('idpInitiated' in done) {
+        res.append('Set-Cookie', done.idpInitiated.setCookie).redirect(303, done.idpInitiated.location);
+        return;
+      }
+      res.redirect(303, `${deps.basePath}/interaction/${encodeURIComponent(done.interactionUid)}/federated`);
     } catch (error) {
       if (!(error instanceof FederationError)) throw error;
       await signInFailed(req, res, idp, error);
     }
+  }));
+
+  async function samlLogout(req: Request, res: Response, input: Parameters<Federation['samlLogout']>[0]): Promise<void> {
+    res.set('Cache-Control', 'no-store');
+    try {
+      const result = await federation.samlLogout(input);
+      if (result.kind === 'request') {
+        if (result.location) res.redirect(303, result.location);
+        else res.type('html').send(renderSignedOutPage());
+        return;
+      }
+      // The answer to our own LogoutRequest: back to where the person's sign-out began.
+      const back = result.relayState ? await deps.store.take(logoutReturnKey(result.relayState)) : null;
+      if (back) res.redirect(303, back);
+      else res.type('html').send(renderSignedOutPage());
+    } catch (error) {
+      if (!(error instanceof FederationError)) throw error;
+      logger.warn({ event: 'session.upstream_logout_refused', reqId: req.id, idp: input.idp, errorCode: error.code, reason: error.detail ?? error.message }, 'SAML logout refused');
+      const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : error.code === 'ERR_SAML_TOO_LARGE' ? 413 : 400;
+      res.status(status).type('html').send(renderErrorPage({ error: 'invalid_request', error_description: error.message }));
+    }
+  }
+
+  router.get('/saml/:idp/slo', wrap(async (req, res) => {
+    const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
+    await samlLogout(req, res, { idp: String(req.params.idp), binding: 'redirect', query });
+  }));
+
+  router.post('/saml/:idp/slo', wrap(async (req, res) => {
+    try {
+      await new Promise<void>((resolve, reject) => samlForm(req, res, (error?: unknown) => (error ? reject(error) : resolve())));
+    } catch {
+      res.status(413).set('Cache-Control', 'no-store').type('html').send(renderErrorPage({ error: 'invalid_request', error_description: 'the SAML logout message could not be read' }));
+      return;
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const message = typeof body.SAMLRequest === 'string' ? body.SAMLRequest : typeof body.SAMLResponse === 'string' ? body.SAMLResponse : '';
+    const relayState = typeof body.RelayState === 'string' ? body.RelayState : undefined;
+    await samlLogout(req, res, { idp: String(req.params.idp), binding: 'post', message, ...(relayState !== undefined ? { relayState } : {}) });
   }));
 
   router.get('/saml/:idp/metadata', (req, res) => {

@@ -12,13 +12,18 @@
 //               is claimed (`SET NX` until NotOnOrAfter) and the request taken (GETDEL) — only
 //               after every check passed, so a forged post cannot burn a genuine pending
 //               request, and of two concurrent posts of one response at most one makes a session.
+//               An unsolicited Response (IdP-initiated, profiles §4.1.5) is refused unless the IdP
+//               opts in (`idpInitiated`): then, with the same replay cache, the session is made,
+//               held for the configured app only (bound to this browser), and the person is sent
+//               to the app's login-initiation URL (OIDC Core §4), whose sign-in completes at once.
 import { createHash, randomBytes } from 'node:crypto';
 
 import * as client from 'openid-client';
+import { Gauge } from 'prom-client';
 
 import type { Config } from '../config/index.ts';
 import { createAuditTrail } from '../ops/index.ts';
-import type { Logger } from '../ops/index.ts';
+import type { Logger, Metrics } from '../ops/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { CookieSigner, SessionService } from '../session/index.ts';
 import { accountIdOf } from '../session/index.ts';
@@ -50,7 +55,19 @@ export interface Federation {
   takeLogin(interactionUid: string): Promise<FederatedLogin | undefined>;
   backchannelLogout(idp: string, logoutToken: string): Promise<{ ended: number }>;
   /** Completes a SAML sign-in from a posted Response; returns the interaction to resume. */
-  samlAcs(input: { idp: string; samlResponse: string; relayState?: string; cookieHeader?: string }): Promise<{ interactionUid: string; login: FederatedLogin }>;
+  samlAcs(input: { idp: string; samlResponse: string; relayState?: string; cookieHeader?: string }): Promise<
+    { interactionUid: string; login: FederatedLogin } | { idpInitiated: { location: string; setCookie: string } }
+  >;
+  /** The IdP-initiated sign-in this browser holds for this app, if any (taken once). */
+  takeIdpInitiatedLogin(input: { clientId: string; cookieHeader?: string }): Promise<FederatedLogin | undefined>;
+  /** Expires the IdP-initiated cookie (once used). */
+  readonly clearIdpInitiatedCookie: string;
+  /**
+   * SAML Single Logout at our SLO endpoint: a LogoutRequest from the IdP ends the sessions of its
+   * NameID + SessionIndex and answers with a LogoutResponse (`location`); a LogoutResponse to our
+   * own request resolves to its RelayState.
+   */
+  samlLogout(input: { idp: string } & ({ binding: 'redirect'; query: string } | { binding: 'post'; message: string; relayState?: string })): Promise<{ kind: 'request' | 'response'; ended: number; location?: string; relayState?: string }>;
   /** Audits a failed sign-in (`federation.login_failed`); never throws. */
   recordFailure(input: { idp?: string; error: FederationError; reqId: string }): Promise<void>;
 }
@@ -65,6 +82,8 @@ export interface FederationDeps {
   fetch: typeof fetch;
   /** Seconds since the epoch. */
   now?: () => number;
+  /** Where SAML IdP certificate expiry is exported (agentgate_saml_idp_certificate_expiry_timestamp_seconds). */
+  metrics?: Metrics;
 }
 
 const TX_TTL = 600;
@@ -72,6 +91,9 @@ export const BROWSER_COOKIE = 'agentgate.fed';
 /** The SAML twin of BROWSER_COOKIE: scoped to the ACS paths, and SameSite=None over https (the IdP POSTs cross-site). */
 export const SAML_BROWSER_COOKIE = 'agentgate.saml';
 export const samlRequestKey = (requestId: string) => `saml:request:${requestId}`;
+/** Holds an IdP-initiated sign-in for the interaction (path: the interaction routes). */
+export const IDP_INITIATED_COOKIE = 'agentgate.idpinit';
+const idpInitiatedKey = (bindingHash: string) => `fed:idpinit:${bindingHash}`;
 const samlAssertionKey = (idp: string, assertionId: string) => `saml:assertion:${idp}:${sha256(assertionId)}`;
 const txKey = (state: string) => `fed:tx:${state}`;
 const loginKey = (uid: string) => `fed:login:${uid}`;
@@ -96,6 +118,23 @@ export function createFederation(deps: FederationDeps): Federation {
       logger,
       allowInsecureLoopback: config.mode === 'development',
     })]));
+  if (deps.metrics) {
+    const samlConnectors = [...connectors.values()].filter(isSamlConnector);
+    // Per certificate (a rollover publishes two): alert when the newest one an IdP publishes is
+    // close to its end, e.g. max by (idp) (…) - time() < 30 * 86400.
+    const gauge = new Gauge({
+      name: 'agentgate_saml_idp_certificate_expiry_timestamp_seconds',
+      help: 'When each signing certificate in a SAML IdP\'s metadata expires (seconds since the epoch)',
+      labelNames: ['idp', 'fingerprint'] as const,
+      registers: [deps.metrics.registry],
+      collect() {
+        this.reset();
+        for (const saml of samlConnectors) {
+          for (const cert of saml.signingCertificates()) gauge.set({ idp: saml.id, fingerprint: cert.fingerprint }, cert.notAfter);
+        }
+      },
+    });
+  }
   const byDomain = new Map<string, Connector>();
   for (const connector of connectors.values()) for (const domain of connector.domains) byDomain.set(domain, connector);
 
@@ -183,7 +222,30 @@ export function createFederation(deps: FederationDeps): Federation {
       // Everything is checked before anything is consumed.
       const result = await chosen.validateResponse(samlResponse);
       if (!result.inResponseTo) {
-        throw new FederationError('ERR_SAML_UNSOLICITED', 'this identity provider may not start sign-ins here; start from the application', 'unsolicited response (no InResponseTo)');
+        const target = chosen.config.idpInitiated;
+        if (!target.enabled || !target.app || !target.initiateLoginUri) {
+          throw new FederationError('ERR_SAML_UNSOLICITED', 'this identity provider may not start sign-ins here; start from the application', 'unsolicited response (no InResponseTo)');
+        }
+        if (!(await store.set(samlAssertionKey(idp, result.assertionId), '1', { ttl: Math.max(1, result.expiresAt - now()), ifAbsent: true }))) {
+          throw new FederationError('ERR_SAML_REPLAY', 'this sign-in response was already used; start again from the application', 'assertion id replay (IdP-initiated)');
+        }
+        const { identity, upstream } = result;
+        const { roles } = policy.resolveRoles(identity);
+        const session = await sessions.create({ identity, roles, upstream });
+        const login: FederatedLogin = {
+          sid: session.sid, accountId: accountIdOf(identity), ...(identity.acr ? { acr: identity.acr } : {}), amr: identity.amr, authTime: identity.authTime,
+        };
+        const binding = randomBytes(24).toString('base64url');
+        await store.set(idpInitiatedKey(sha256(binding)), JSON.stringify({ login, clientId: target.app }), { ttl: TX_TTL });
+        await audit.record('federation.idp_initiated_login', { idp, protocol: 'saml', app: target.app, sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
+        const location = new URL(target.initiateLoginUri);
+        location.searchParams.set('iss', config.issuer);
+        return {
+          idpInitiated: {
+            location: location.href,
+            setCookie: cookies.serialize(IDP_INITIATED_COOKIE, binding, { path: `${base}/interaction`, maxAge: TX_TTL, secure }),
+          },
+        };
       }
       // A used assertion says "replay", whether or not its request is still pending.
       if (await store.get(samlAssertionKey(idp, result.assertionId))) {
@@ -225,6 +287,56 @@ export function createFederation(deps: FederationDeps): Federation {
       await store.set(loginKey(tx.interactionUid), JSON.stringify(login), { ttl: TX_TTL });
       await audit.record('federation.login_succeeded', { idp, protocol: 'saml', sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
       return { interactionUid: tx.interactionUid, login };
+    },
+
+    async samlLogout(input) {
+      const chosen = connector(input.idp);
+      if (!isSamlConnector(chosen)) throw new FederationError('ERR_SAML_LOGOUT_INVALID', 'invalid SAML logout message: this identity provider does not use SAML');
+      const { idp } = input;
+      const message = await chosen.openLogout(input.binding === 'redirect'
+        ? { binding: 'redirect', query: input.query }
+        : { binding: 'post', message: input.message, ...(input.relayState !== undefined ? { relayState: input.relayState } : {}) });
+      if (message.kind === 'response') {
+        if (!message.success) logger.warn({ idp }, 'the IdP reports that single logout did not complete everywhere');
+        return { kind: 'response', ended: 0, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) };
+      }
+      // A logout request is acted on once (its ID, for as long as it could be valid).
+      const ttl = Math.max(60, (message.notOnOrAfter ?? now() + 600) - now() + chosen.config.clockSkew);
+      if (!(await store.set(`saml:logout:${idp}:${sha256(message.id)}`, '1', { ttl, ifAbsent: true }))) {
+        throw new FederationError('ERR_SAML_REPLAY', 'invalid SAML logout message: it was already used (replay)');
+      }
+      if (!message.nameId) throw new FederationError('ERR_SAML_LOGOUT_INVALID', 'invalid SAML logout message: it names no NameID');
+      // The sessions of this NameID, narrowed to the named SessionIndexes when there are any.
+      const sids = new Set<string>();
+      if (message.sessionIndexes.length > 0) {
+        for (const index of message.sessionIndexes) {
+          for (const sid of await sessions.findByUpstream(idp, index)) {
+            const session = await sessions.get(sid);
+            if (session?.upstream.sub === message.nameId) sids.add(sid);
+          }
+        }
+      } else {
+        for (const sid of await sessions.findByUpstreamSubject(idp, message.nameId)) sids.add(sid);
+      }
+      let ended = 0;
+      for (const sid of sids) if (await sessions.end(sid, 'upstream_logout')) ended += 1;
+      await audit.record('session.upstream_logout', { idp, protocol: 'saml', ended });
+      const location = await chosen.logoutResponseUrl({ inResponseTo: message.id, success: true, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) });
+      return { kind: 'request', ended, ...(location ? { location: location.href } : {}) };
+    },
+
+    clearIdpInitiatedCookie: `${IDP_INITIATED_COOKIE}=; Path=${base}/interaction; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}; Max-Age=0`,
+
+    async takeIdpInitiatedLogin({ clientId, cookieHeader }) {
+      const binding = cookies.read(cookieHeader, IDP_INITIATED_COOKIE);
+      if (!binding) return undefined;
+      const key = idpInitiatedKey(sha256(binding));
+      const raw = await store.get(key);
+      if (!raw) return undefined;
+      const held = JSON.parse(raw) as { login: FederatedLogin; clientId: string };
+      // Only the configured app may pick it up; any other app signs in the ordinary way.
+      if (held.clientId !== clientId) return undefined;
+      return (await store.take(key)) ? held.login : undefined;
     },
 
     async takeLogin(interactionUid) {
