@@ -154,6 +154,35 @@ describe('session expiry (fake clock)', () => {
   });
 });
 
+describe('recording the agents of a session (fake clock)', () => {
+  let t = 1_700_000_000;
+  const store = createMemoryStore({ now: () => t * 1000 });
+  const sessions = createSessionService({ store, ttl: 3600, idleTtl: 900, now: () => t });
+  const raw = async (sid: string) => JSON.parse((await store.hashGetAll(sessionAgentsKey(sid)))!['agent-a']!) as Record<string, unknown>;
+
+  it('writes at most once a minute per agent and session, unless what the agent holds changes', async () => {
+    const session = await sessions.create({ identity: alice, roles: [] });
+    const use = (scopes: string[], ttl = 300) => ({ clientId: 'agent-a', scopes, audience: 'https://erp', lastUsedAt: t, expiresAt: t + ttl });
+    await sessions.recordAgent(session, use(['erp:read']));
+    // The expiry is stretched by the minute in which repeats are not written.
+    expect(await raw(session.sid)).toEqual({ scopes: ['erp:read'], audience: 'https://erp', lastUsedAt: t, expiresAt: t + 360 });
+    const first = t;
+    t += 30;
+    await sessions.recordAgent(session, use(['erp:read']));
+    expect((await raw(session.sid)).lastUsedAt).toBe(first);
+    await sessions.recordAgent(session, use(['erp:read', 'erp:approve']));
+    expect(await raw(session.sid)).toMatchObject({ scopes: ['erp:read', 'erp:approve'], lastUsedAt: t });
+    t += 10;
+    await sessions.recordAgent(session, use(['erp:read', 'erp:approve'], 3000));
+    expect((await raw(session.sid)).expiresAt).toBe(t + 3060);
+    t += 61;
+    // A later, shorter-lived token does not hide the longer-lived one still held.
+    await sessions.recordAgent(session, use(['erp:read', 'erp:approve'], 60));
+    expect(await raw(session.sid)).toMatchObject({ lastUsedAt: t, expiresAt: t - 61 + 3060 });
+    expect((await sessions.agentsOf(session.sid)).map((a) => a.clientId)).toEqual(['agent-a']);
+  });
+});
+
 describe('accountIdOf', () => {
   it('keys a person by idp and immutable subject, never by email', () => {
     expect(accountIdOf({ idp: 'entra', subject: 'tid:oid' })).toBe('entra|tid:oid');

@@ -134,10 +134,13 @@ const key = {
 
 /** Idle extension is written at most this often (seconds) to keep reads cheap. */
 const TOUCH_EVERY = 60;
+/** Bound of the per-replica memory of recently recorded session agents (oldest forgotten first). */
+const RECENT_AGENTS_MAX = 50_000;
 
 export function createSessionService(options: SessionServiceOptions): SessionService {
   const { store } = options;
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const recentAgents = new Map<string, { at: number; shape: string; expiresAt: number }>();
   const remaining = (session: EnterpriseSession) =>
     Math.min(session.expiresAt - now(), session.lastSeenAt + options.idleTtl - now());
 
@@ -227,9 +230,22 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
 
     async recordAgent(session, agent) {
       const { clientId, ...use } = agent;
-      const ttl = session.expiresAt - now();
+      const t = now();
+      const ttl = session.expiresAt - t;
       if (ttl <= 0) return;
-      await store.write([{ op: 'hash.set', key: sessionAgentsKey(session.sid), fields: { [clientId]: JSON.stringify(use) }, ttl }]);
+      // Like touch: an agent exchanging again and again for the same session is written at most
+      // once a minute per replica (same scopes and audience), its expiry stretched by that minute
+      // so the list never drops an agent that still holds a token.
+      const recent = `${session.sid}\n${clientId}`;
+      const last = recentAgents.get(recent);
+      const shape = `${use.audience}\n${use.scopes.join(' ')}`;
+      if (last && t - last.at < TOUCH_EVERY && last.shape === shape && last.expiresAt >= use.expiresAt) return;
+      // A shorter-lived token does not hide a longer-lived one this replica gave out before.
+      const record = { ...use, expiresAt: Math.max(use.expiresAt + TOUCH_EVERY, last?.expiresAt ?? 0) };
+      await store.write([{ op: 'hash.set', key: sessionAgentsKey(session.sid), fields: { [clientId]: JSON.stringify(record) }, ttl }]);
+      recentAgents.delete(recent);
+      recentAgents.set(recent, { at: t, shape, expiresAt: record.expiresAt });
+      if (recentAgents.size > RECENT_AGENTS_MAX) recentAgents.delete(recentAgents.keys().next().value!);
     },
 
     async end(sid, reason) {
