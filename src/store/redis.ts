@@ -88,6 +88,33 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
   // Swallow connection-level errors here: they surface as failed commands (503) and in /readyz.
   client.on('error', () => {});
 
+  // The hot path's reads and appends (the token exchange's MGET, its audit XADD) are gathered per
+  // event-loop turn, not per tick as ioredis's auto-pipelining does: requests parsed in the same
+  // I/O phase then share one write to Redis and one read back (on a single node; a cluster keeps
+  // auto-pipelining, which groups by slot).
+  let turn: { add: (pipeline: ChainableCommander) => void; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
+  const flushTurn = () => {
+    const batch = turn;
+    turn = [];
+    const pipeline = (client as Redis).pipeline();
+    for (const { add } of batch) add(pipeline);
+    pipeline.exec().then((results) => {
+      batch.forEach(({ resolve, reject }, i) => {
+        const [error, value] = results?.[i] ?? [new Error('no reply')];
+        if (error) reject(error);
+        else resolve(value);
+      });
+    }, (error: unknown) => {
+      for (const { reject } of batch) reject(error);
+    });
+  };
+  function inTurn<T>(add: (pipeline: ChainableCommander) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (turn.length === 0) setImmediate(flushTurn);
+      turn.push({ add, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
   async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -203,14 +230,16 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
     getMany: (keys) => run('getMany', async () => {
       if (keys.length === 0) return [];
       // One MGET on a single node; a cluster answers per slot.
-      if (!isCluster) return client.mget(...keys.map((k) => prefix + k));
+      if (!isCluster) return inTurn<(string | null)[]>((pipeline) => pipeline.mget(...keys.map((k) => prefix + k)));
       return Promise.all(keys.map((k) => client.get(prefix + k)));
     }),
     appendToStream: (key, fields, trim) => run('appendToStream', async () => {
       const flat = Object.entries(fields).flat();
-      const id = typeof trim === 'number'
-        ? await client.xadd(prefix + key, 'MAXLEN', '~', trim, '*', ...flat)
-        : await client.xadd(prefix + key, 'MINID', '~', trim.minId, '*', ...flat);
+      const k = prefix + key;
+      const args = typeof trim === 'number' ? ['MAXLEN', '~', trim] : ['MINID', '~', trim.minId];
+      const id = isCluster
+        ? await client.xadd(k, ...args, '*', ...flat)
+        : await inTurn<string | null>((pipeline) => pipeline.xadd(k, ...args, '*', ...flat));
       return id ?? '';
     }),
     readStream: (key, count) => run('readStream', async () => entries(await client.xrevrange(prefix + key, '+', '-', 'COUNT', count))),

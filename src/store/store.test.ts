@@ -116,6 +116,16 @@ describe.each(backends)('$name store contract', ({ open }) => {
     expect(await store.getMany([])).toEqual([]);
   });
 
+  it('answers each of many reads and appends issued in one turn with its own result (gathered per turn on Redis)', async () => {
+    for (let i = 0; i < 30; i += 1) await store.set(`k${i}`, `v${i}`);
+    const reads = Array.from({ length: 30 }, (_, i) => store.getMany([`k${i}`, 'missing', `k${(i + 1) % 30}`]));
+    const appends = Array.from({ length: 10 }, (_, i) => store.appendToStream('turn', { n: String(i) }, 1000));
+    expect(await Promise.all(reads)).toEqual(Array.from({ length: 30 }, (_, i) => [`v${i}`, null, `v${(i + 1) % 30}`]));
+    const ids = await Promise.all(appends);
+    // Appended in the order issued: stream ids increase with n.
+    expect((await store.readStream('turn', 10)).map((e) => [e.id, e.fields.n])).toEqual(ids.map((id, n) => [id, String(n)]).reverse());
+  });
+
   it('appends to a bounded stream and reads it newest first', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) ids.push(await store.appendToStream('audit', { n: String(i), event: 'token.exchanged' }, 1000));
@@ -331,6 +341,13 @@ describe('redis store TTLs', () => {
   afterAll(async () => {
     await opened.close();
     await raw.quit();
+  });
+
+  it('a command that fails fails only its own caller, not the others gathered in its turn', async () => {
+    await store.set('plain', 'x');
+    const [append, read] = await Promise.allSettled([store.appendToStream('plain', { n: '1' }, 10), store.getMany(['plain'])]);
+    expect(append.status).toBe('rejected');
+    expect(read).toEqual({ status: 'fulfilled', value: ['x'] });
   });
 
   /** Milliseconds left on a key, read straight from Redis. */
