@@ -3,12 +3,16 @@
 // Azure-style claim URIs (only the assertion signed; key tenantid:objectidentifier; app roles;
 // group overage through Graph), Google-style (email domain allow-list). Each ends in an enterprise
 // session with groups and roles, like the OIDC connectors; and the SP metadata is served.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadConfigFile } from '../../src/config/index.ts';
+import type { SamlIdentityProviderConfig } from '../../src/config/index.ts';
+import { createSamlConnector } from '../../src/federation/saml/index.ts';
+import { createLogger } from '../../src/ops/index.ts';
 import { APP_REDIRECT, alertText, completed } from '../support/federation.ts';
 import { startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
@@ -263,5 +267,34 @@ describe('SP metadata', () => {
     // The peer's certificate is made for 30 days.
     expect(expiresAt - Date.now() / 1000).toBeGreaterThan(29 * 86400);
     expect(expiresAt - Date.now() / 1000).toBeLessThan(31 * 86400);
+  });
+});
+
+describe('IdP metadata from a file', () => {
+  it('resolves metadata.file against the config file\'s directory (like ${file:}), not the working directory', async () => {
+    const configDir = join(scratch, 'etc-agentgate');
+    await mkdir(join(configDir, 'saml'), { recursive: true });
+    await writeFile(join(configDir, 'saml', 'okta-metadata.xml'), await idp.metadata());
+    const configFile = join(configDir, 'gateway.yaml');
+    await writeFile(configFile, [
+      'mode: development',
+      'issuer: http://127.0.0.1:4000',
+      'store: { driver: memory }',
+      'keys: { generate: true }',
+      'identityProviders:',
+      '  - { id: okta-file, type: saml, preset: okta, metadata: { file: saml/okta-metadata.xml } }',
+      '  - { id: okta-abs, type: saml, preset: okta, metadata: { file: "${file:abs-path.txt}" } }',
+    ].join('\n'));
+    await writeFile(join(configDir, 'abs-path.txt'), join(configDir, 'saml', 'okta-metadata.xml'));
+    expect(process.cwd()).not.toBe(configDir);
+    const config = await loadConfigFile(configFile);
+    const [relative, absolute] = config.identityProviders;
+    expect(relative!.type === 'saml' && relative!.metadata.file).toBe(join(configDir, 'saml', 'okta-metadata.xml'));
+    expect(absolute!.type === 'saml' && absolute!.metadata.file).toBe(join(configDir, 'saml', 'okta-metadata.xml'));
+    // And the connector reads it from there.
+    const connector = createSamlConnector(relative as SamlIdentityProviderConfig, {
+      issuer: config.issuer, fetch, now: () => Math.floor(Date.now() / 1000), logger: createLogger({ level: 'silent' }),
+    });
+    expect((await connector.idpMetadata()).entityId).toBe(idp.entityId);
   });
 });

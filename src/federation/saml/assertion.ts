@@ -15,6 +15,9 @@ export interface SamlAssertion {
   issuer: string;
   nameId?: string;
   nameIdFormat?: string;
+  /** NameQualifier / SPNameQualifier of the NameID (SAML core §2.2.2), echoed in our LogoutRequest. */
+  nameQualifier?: string;
+  spNameQualifier?: string;
   sessionIndex?: string;
   /** Seconds since the epoch. */
   authnInstant?: number;
@@ -74,6 +77,8 @@ export function readAssertion(signedAssertionXml: string): SamlAssertion {
   }
   const nameId = text(nameIdElement);
   const nameIdFormat = attr(nameIdElement, 'Format');
+  const nameQualifier = attr(nameIdElement, 'NameQualifier');
+  const spNameQualifier = attr(nameIdElement, 'SPNameQualifier');
   const sessionIndex = attr(authn, 'SessionIndex');
   const authnInstant = instant(attr(authn, 'AuthnInstant'), 'AuthnInstant');
   const authnContextClassRef = authn ? text(descendants(authn, NS.assertion, 'AuthnContextClassRef')[0]) : undefined;
@@ -84,6 +89,8 @@ export function readAssertion(signedAssertionXml: string): SamlAssertion {
     issuer,
     ...(nameId ? { nameId } : {}),
     ...(nameIdFormat ? { nameIdFormat } : {}),
+    ...(nameQualifier ? { nameQualifier } : {}),
+    ...(spNameQualifier ? { spNameQualifier } : {}),
     ...(sessionIndex ? { sessionIndex } : {}),
     ...(authnInstant !== undefined ? { authnInstant } : {}),
     ...(authnContextClassRef ? { authnContextClassRef } : {}),

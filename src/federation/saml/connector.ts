@@ -9,9 +9,14 @@
 //                time, InResponseTo) and the Response's Destination. Nothing is consumed here:
 //                the caller consumes the pending request and the assertion id once all passed.
 //   metadata   — the SP metadata the IdP admin imports.
+//   logout     — SP-initiated Single Logout (profiles §4.4.3): endSessionUrl hands the session's
+//                NameID (value, Format, qualifiers, exactly as the IdP sent them) and SessionIndex
+//                to the gateway's own /logout step (a one-time token in Redis), which binds the
+//                browser and stores the LogoutRequest ID before sending the browser to the IdP;
+//                the IdP's LogoutResponse is then matched to it (federation service).
 // IdP metadata is parsed by us (./metadata.ts) and refreshed; every published signing
 // certificate verifies (rollover).
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
@@ -21,6 +26,8 @@ import { decrypt } from 'xml-encryption';
 import type { SamlIdentityProviderConfig } from '../../config/index.ts';
 import type { FederatedIdentity } from '../../identity/index.ts';
 import type { Logger } from '../../ops/index.ts';
+import type { UpstreamSession } from '../../session/index.ts';
+import type { Store } from '../../store/index.ts';
 import { FederationError } from '../errors.ts';
 import type { PresetContext } from '../presets/preset.ts';
 import { NAMEID_PERSISTENT, samlPresetFor } from '../presets/saml.ts';
@@ -31,7 +38,7 @@ import type { LogoutMessage } from './logout.ts';
 import { authnRequestXml, logoutRequestXml, logoutResponseXml, newMessageId, redirectQuery, spMetadataXml, withQuery } from './messages.ts';
 import { createMetadataSource } from './metadata.ts';
 import type { IdpCertificate, IdpMetadata, MetadataSource } from './metadata.ts';
-import { NS, attr, child, children, decodePostMessage, parseXml, refuseWeakAlgorithms, refuseWeakEncryption, text } from './xml.ts';
+import { NS, attr, child, children, decodePostMessage, descendants, parseXml, refuseWeakAlgorithms, refuseWeakEncryption, text } from './xml.ts';
 
 export interface SamlConnectorDeps {
   /** The gateway's issuer (public base URL). */
@@ -40,12 +47,24 @@ export interface SamlConnectorDeps {
   /** Seconds since the epoch. */
   now: () => number;
   logger: Logger;
+  /** Holds the hand-off from endSessionUrl to the gateway's /logout step (not needed by `idp test`). */
+  store?: Store;
 }
+
+/** The sign-out endSessionUrl hands to the /logout step (taken once there). */
+export interface LogoutHandoff {
+  upstream: UpstreamSession;
+  /** RelayState: the caller's state, coming back with the LogoutResponse. */
+  state: string;
+}
+
+const LOGOUT_HANDOFF_TTL = 600;
+const logoutHandoffKey = (idp: string, token: string) => `saml:logout:handoff:${idp}:${createHash('sha256').update(token).digest('base64url')}`;
 
 export interface ValidatedSamlResponse {
   identity: FederatedIdentity;
-  /** SessionIndex and NameID, for SAML Single Logout. */
-  upstream: { sid?: string; sub?: string };
+  /** SessionIndex and NameID (with its Format and qualifiers), for SAML Single Logout. */
+  upstream: UpstreamSession;
   assertionId: string;
   /** The request this answers (from the signed assertion); absent for unsolicited responses. */
   inResponseTo?: string;
@@ -67,6 +86,10 @@ export interface SamlConnector extends Connector {
   signingCertificates(): readonly IdpCertificate[];
   /** A signed LogoutRequest or LogoutResponse from the IdP (either binding), verified and read. */
   openLogout(input: { binding: 'redirect'; query: string } | { binding: 'post'; message: string; relayState?: string }): Promise<LogoutMessage>;
+  /** The sign-out handed over by endSessionUrl (taken once), if the token is current. */
+  takeLogoutHandoff(token: string): Promise<LogoutHandoff | undefined>;
+  /** Where to send the browser with our LogoutRequest (HTTP-Redirect, signed when we have a key). */
+  logoutRequestUrl(input: { id: string; upstream: UpstreamSession; relayState: string }): Promise<URL | undefined>;
   /** Where to send the browser with our LogoutResponse (HTTP-Redirect, signed when we have a key). */
   logoutResponseUrl(input: { inResponseTo: string; relayState?: string; success: boolean }): Promise<URL | undefined>;
 }
@@ -128,6 +151,10 @@ export function createSamlConnector(config: SamlIdentityProviderConfig, deps: Sa
 
   const keyedByNameId = (config.attributes.subject ?? preset.attributes.subject).toLowerCase() === 'nameid';
   const signer = () => (config.sp.signingKey ? { privateKey: config.sp.signingKey } : undefined);
+  const store = (): Store => {
+    if (!deps.store) throw new TypeError('createSamlConnector: single logout needs deps.store');
+    return deps.store;
+  };
 
   async function loadMetadata(): Promise<IdpMetadata> {
     try {
@@ -169,19 +196,39 @@ export function createSamlConnector(config: SamlIdentityProviderConfig, deps: Sa
       throw new FederationError('ERR_LOGOUT_TOKEN_INVALID', 'invalid logout token: this identity provider uses SAML Single Logout');
     },
 
-    // SP-initiated Single Logout (profiles §4.4.3): a LogoutRequest naming the NameID and
-    // SessionIndex of the sign-in; RelayState carries the caller's state back to our SLO endpoint.
+    // SP-initiated Single Logout (profiles §4.4.3). The browser first passes through our own
+    // /logout step (which binds it with the SAML cookie, as for an AuthnRequest, and records the
+    // LogoutRequest ID the LogoutResponse must answer); only then is it sent to the IdP.
     async endSessionUrl({ state, upstream }) {
       if (!config.upstreamLogout || !upstream?.sub) return undefined;
       const idp = await loadMetadata();
       if (!idp.slo.redirect) return undefined;
+      const token = randomBytes(24).toString('base64url');
+      const handoff: LogoutHandoff = { upstream, state };
+      await store().set(logoutHandoffKey(config.id, token), JSON.stringify(handoff), { ttl: LOGOUT_HANDOFF_TTL });
+      return new URL(`${base}/logout?${new URLSearchParams({ token })}`);
+    },
+
+    async takeLogoutHandoff(token) {
+      const raw = await store().take(logoutHandoffKey(config.id, token));
+      return raw ? (JSON.parse(raw) as LogoutHandoff) : undefined;
+    },
+
+    async logoutRequestUrl({ id, upstream, relayState }) {
+      const idp = await loadMetadata();
+      if (!idp.slo.redirect || !upstream.sub) return undefined;
+      const nameId = upstream.samlNameId;
+      // Sessions made before the Format was kept: keyed by NameID, it was persistent (anything
+      // else is refused at sign-in); otherwise it is left out (unspecified).
+      const format = nameId ? nameId.format : keyedByNameId ? NAMEID_PERSISTENT : undefined;
       const xml = logoutRequestXml({
-        id: newMessageId(), now: deps.now(), destination: idp.slo.redirect, spEntityId, nameId: upstream.sub,
-        // Keyed by NameID, the sign-in's NameID was persistent (anything else is refused); else unspecified.
-        ...(keyedByNameId ? { nameIdFormat: NAMEID_PERSISTENT } : {}),
+        id, now: deps.now(), destination: idp.slo.redirect, spEntityId, nameId: upstream.sub,
+        ...(format ? { nameIdFormat: format } : {}),
+        ...(nameId?.nameQualifier ? { nameQualifier: nameId.nameQualifier } : {}),
+        ...(nameId?.spNameQualifier ? { spNameQualifier: nameId.spNameQualifier } : {}),
         ...(upstream.sid ? { sessionIndex: upstream.sid } : {}),
       });
-      return withQuery(idp.slo.redirect, redirectQuery('SAMLRequest', xml, state, signer()));
+      return withQuery(idp.slo.redirect, redirectQuery('SAMLRequest', xml, relayState, signer()));
     },
 
     async openLogout(input) {
@@ -229,6 +276,14 @@ export function createSamlConnector(config: SamlIdentityProviderConfig, deps: Sa
       }
       refuseWeakAlgorithms(doc, 'SAML response');
       refuseWeakEncryption(doc, 'SAML response');
+      // Signature wrapping (XSW1–8) moves a signed element and adds the attacker's: one Response,
+      // one assertion (plain or encrypted) and that one a child of the Response, or nothing is read.
+      const assertions = [...descendants(doc, NS.assertion, 'Assertion'), ...descendants(doc, NS.assertion, 'EncryptedAssertion')];
+      const responses = descendants(doc, NS.protocol, 'Response');
+      if (responses.length !== 1 || assertions.length > 1 || (assertions.length === 1 && assertions[0]!.parentNode !== root)) {
+        throw new FederationError('ERR_SAML_SIGNATURE_INVALID', `the SAML response from "${config.id}" is not signed by the identity provider's certificate`,
+          `signature wrapping: ${responses.length} Response and ${assertions.length} assertion element(s), ${assertions.length === 1 ? 'not a child of the Response' : 'one expected'}`);
+      }
       const encrypted = children(root, NS.assertion, 'EncryptedAssertion');
       if (encrypted.length > 0) {
         if (!config.sp.decryptionKey) {
@@ -276,7 +331,17 @@ export function createSamlConnector(config: SamlIdentityProviderConfig, deps: Sa
       const identity = await preset.identity(config, assertion, context);
       return {
         identity,
-        upstream: { ...(assertion.sessionIndex ? { sid: assertion.sessionIndex } : {}), ...(assertion.nameId ? { sub: assertion.nameId } : {}) },
+        upstream: {
+          ...(assertion.sessionIndex ? { sid: assertion.sessionIndex } : {}),
+          ...(assertion.nameId ? {
+            sub: assertion.nameId,
+            samlNameId: {
+              ...(assertion.nameIdFormat ? { format: assertion.nameIdFormat } : {}),
+              ...(assertion.nameQualifier ? { nameQualifier: assertion.nameQualifier } : {}),
+              ...(assertion.spNameQualifier ? { spNameQualifier: assertion.spNameQualifier } : {}),
+            },
+          } : {}),
+        },
         assertionId: assertion.id,
         ...(inResponseTo ? { inResponseTo } : {}),
         expiresAt,

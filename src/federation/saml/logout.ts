@@ -7,8 +7,10 @@
 //              the IdP's metadata certificates; the message is inflated with an output cap;
 //   post     — an enveloped XML signature over the root element, verified by xml-crypto with a
 //              metadata certificate, and the message read only from what that signature covers.
-// Then: the Issuer is the IdP, the Destination (when present) is our SLO endpoint, NotOnOrAfter
-// has not passed.
+// Then: the Issuer is the IdP, the Destination is our SLO endpoint (required: every message we
+// accept is signed, and bindings §3.4.5.2 / §3.5.5.2 require Destination on signed messages),
+// NotOnOrAfter has not passed. Matching a LogoutResponse to the LogoutRequest we sent (its
+// InResponseTo, this browser, RelayState) is the federation service's job.
 import { createPublicKey, verify } from 'node:crypto';
 import { createRequire } from 'node:module';
 
@@ -35,7 +37,7 @@ const { SignedXml } = createRequire(import.meta.url)('xml-crypto') as {
 
 export type LogoutMessage =
   | { kind: 'request'; id: string; issuer: string; nameId?: string; sessionIndexes: string[]; notOnOrAfter?: number; relayState?: string }
-  | { kind: 'response'; id: string; issuer: string; inResponseTo?: string; success: boolean; relayState?: string };
+  | { kind: 'response'; id: string; issuer: string; inResponseTo?: string; success: boolean; status?: string; relayState?: string };
 
 const invalid = (message: string, detail?: string) => new FederationError('ERR_SAML_LOGOUT_INVALID', `invalid SAML logout message: ${message}`, detail);
 
@@ -124,9 +126,13 @@ export function readLogoutMessage(xml: string, expected: { idpEntityId: string; 
   const id = attr(root, 'ID');
   const issuer = text(child(root, NS.assertion, 'Issuer'));
   if (!id || !issuer) throw invalid('it lacks its ID or Issuer');
-  if (issuer !== expected.idpEntityId) throw invalid('it was not issued by the configured identity provider', `Issuer ${issuer}`);
+  if (issuer !== expected.idpEntityId) {
+    throw new FederationError('ERR_SAML_ISSUER', 'invalid SAML logout message: it was not issued by the configured identity provider', `Issuer ${issuer}`);
+  }
   const destination = attr(root, 'Destination');
-  if (destination !== undefined && destination !== expected.sloUrl) throw invalid('it is addressed to another endpoint (Destination)', `Destination ${destination}`);
+  if (destination !== expected.sloUrl) {
+    throw new FederationError('ERR_SAML_DESTINATION', 'invalid SAML logout message: it is addressed to another endpoint (Destination)', `Destination ${destination ?? 'absent'}`);
+  }
   if (root.localName === 'LogoutRequest') {
     const notOnOrAfter = instant(attr(root, 'NotOnOrAfter'));
     if (notOnOrAfter !== undefined && notOnOrAfter <= expected.now - expected.skew) throw invalid('it has expired');
@@ -140,5 +146,5 @@ export function readLogoutMessage(xml: string, expected: { idpEntityId: string; 
   }
   const status = attr(child(child(root, NS.protocol, 'Status') ?? root, NS.protocol, 'StatusCode'), 'Value');
   const inResponseTo = attr(root, 'InResponseTo');
-  return { kind: 'response', id, issuer, ...(inResponseTo ? { inResponseTo } : {}), success: status === STATUS_SUCCESS };
+  return { kind: 'response', id, issuer, ...(inResponseTo ? { inResponseTo } : {}), success: status === STATUS_SUCCESS, ...(status ? { status } : {}) };
 }

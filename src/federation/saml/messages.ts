@@ -63,12 +63,17 @@ export function logoutRequestXml(input: {
   spEntityId: string;
   nameId: string;
   nameIdFormat?: string;
+  nameQualifier?: string;
+  spNameQualifier?: string;
   sessionIndex?: string;
 }): string {
   return `<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"`
     + ` ID="${escapeXml(input.id)}" Version="2.0" IssueInstant="${isoInstant(input.now)}" Destination="${escapeXml(input.destination)}">`
     + `<saml:Issuer>${escapeXml(input.spEntityId)}</saml:Issuer>`
-    + `<saml:NameID${input.nameIdFormat ? ` Format="${escapeXml(input.nameIdFormat)}"` : ''}>${escapeXml(input.nameId)}</saml:NameID>`
+    // The NameID exactly as the IdP sent it (SAML core §3.7.1: it must match the principal's).
+    + `<saml:NameID${input.nameQualifier ? ` NameQualifier="${escapeXml(input.nameQualifier)}"` : ''}`
+    + `${input.spNameQualifier ? ` SPNameQualifier="${escapeXml(input.spNameQualifier)}"` : ''}`
+    + `${input.nameIdFormat ? ` Format="${escapeXml(input.nameIdFormat)}"` : ''}>${escapeXml(input.nameId)}</saml:NameID>`
     + (input.sessionIndex ? `<samlp:SessionIndex>${escapeXml(input.sessionIndex)}</samlp:SessionIndex>` : '')
     + `</samlp:LogoutRequest>`;
 }
