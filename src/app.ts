@@ -10,17 +10,21 @@ import express from 'express';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type Provider from 'oidc-provider';
 
-import { createAdminRouter } from './admin/index.ts';
+import { createAccountRouter } from './account/index.ts';
+import { createAdminConsole, createAdminRouter, createSignInRecorder } from './admin/index.ts';
 import {
   createAccessTokenVerifier, createAuthorizationServer, createClientAuthenticator, createInteractionRouter, createOidcAdapter,
   createTokenEndpoint, issuerPath, staticClients,
 } from './authz/index.ts';
+import { DEMO_IDP_PATH } from './config/index.ts';
 import type { Config } from './config/index.ts';
+import { createConsentService } from './consent/index.ts';
+import { createDemoIdp, createDemoPages } from './demo/index.ts';
 import { createAuditLog, createTokenExchange, TOKEN_EXCHANGE } from './exchange/index.ts';
 import { createFederation, createFederationRouter } from './federation/index.ts';
 import type { Federation } from './federation/index.ts';
 import { logoutReturnKey } from './federation/routes.ts';
-import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, securityHeaders, toOAuthBody } from './http/index.ts';
+import { createBasicAuthNormalizer, createRouteLabeler, errorHandler, notFound, pageCsp, pageCspFor, securityHeaders, toOAuthBody } from './http/index.ts';
 import type { KeyRing } from './keys/index.ts';
 import { createAuditTrail, createHealthHandlers, requestLogger } from './ops/index.ts';
 import type { Logger, Metrics } from './ops/index.ts';
@@ -118,8 +122,9 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     unique: (iss, jti, expiresAt) => provider.ReplayDetection.unique(iss, jti, expiresAt),
     fetch: deps.fetch ?? fetch,
   });
+  const consents = createConsentService({ store, issuer: config.issuer });
   const tokenExchange = createTokenExchange({
-    config, provider, policy, sessions, accessTokens, keyRing,
+    config, provider, policy, sessions, accessTokens, keyRing, consents,
     audit: createAuditLog(store, logger),
     keysFor: clients.keysFor,
   });
@@ -165,8 +170,24 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     req.url = '/.well-known/openid-configuration';
     callback(req, res);
   });
-  app.use(`${base}/interaction`, pageCsp, createInteractionRouter({ provider, config, federation, sessions, policy, cookies, logger }));
-  app.use(`${base}/federation`, pageCsp, createFederationRouter({ federation, logger, store, basePath: base }));
+  const signIns = createSignInRecorder(store);
+  // Where a sign-in form's redirects may lead (see pageCspFor): the IdPs and the apps.
+  const signInCsp = pageCspFor([
+    ...config.identityProviders.flatMap((idp) => (idp.type === 'oidc' ? ['issuer' in idp ? idp.issuer : idp.authority] : idp.metadata.url ? [idp.metadata.url] : [])),
+    ...config.apps.flatMap((client) => [...client.redirectUris, ...client.postLogoutRedirectUris]),
+  ]);
+  app.use(`${base}/interaction`, signInCsp, createInteractionRouter({
+    provider, config, federation, sessions, policy, cookies, logger, onSignedIn: (idp) => signIns.record(idp),
+  }));
+  app.use(`${base}/account`, pageCsp, createAccountRouter({
+    config, sessions, cookies, cookieKeys, consents, revocations, audit: createAuditTrail(store, logger), logger,
+  }));
+  app.use(`${base}/federation`, signInCsp, createFederationRouter({ federation, logger, store, basePath: base }));
+  // The console's pages (a person with an admin role); the rest of /admin is the bearer API.
+  app.use(`${base}/admin`, pageCsp, createAdminConsole({
+    config, store, sessions, revocations, federation, policy, cookies, cookieKeys, signIns, logger,
+    audit: createAuditTrail(store, logger),
+  }));
   app.use(`${base}/admin`, createAdminRouter({
     issuer: config.issuer,
     tokens: accessTokens,
@@ -187,6 +208,12 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
     logger,
   });
   app.use(`${base}/revocations`, revocationFeed.router);
+  // Development only (config refuses it in production): the demo IdP on this origin, federated
+  // over HTTP through the OIDC connector like any other IdP.
+  if (config.demoIdp.enabled) {
+    app.use(`${base}${DEMO_IDP_PATH}`, signInCsp, createDemoIdp(config).router);
+    app.use(`${base}/demo`, pageCsp, createDemoPages(config));
+  }
   const clientSecrets = new Map<string, string>();
   for (const agent of config.agents) if (agent.auth.method !== 'private_key_jwt') clientSecrets.set(agent.clientId, agent.auth.secret);
   for (const client of config.apps) if (client.clientSecret) clientSecrets.set(client.clientId, client.clientSecret);

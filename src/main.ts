@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { createApp } from './app.ts';
+import { runWalkthrough } from './demo/index.ts';
 import { runCli } from './cli/index.ts';
 import { ConfigError, loadConfigFile } from './config/index.ts';
 import type { Config } from './config/index.ts';
@@ -111,10 +112,78 @@ function printDevelopmentBanner(config: Config, configPath: string, port: number
     );
   }
   const app = config.apps[0];
-  if (app && config.devLogin.enabled) {
-    lines.push('', `Sign in (test login page): open ${config.issuer}/auth?client_id=${app.clientId}&response_type=code&scope=openid%20email&redirect_uri=${encodeURIComponent(app.redirectUris[0] ?? '')}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`);
+  const signIn = app ? `${config.issuer}/auth?client_id=${app.clientId}&response_type=code&scope=openid%20email&redirect_uri=${encodeURIComponent(app.redirectUris[0] ?? '')}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256` : undefined;
+  if (config.demoIdp.enabled && signIn) {
+    const person = config.demoIdp.people[0];
+    const admin = config.demoIdp.people.find((p) => config.roleMappings.some((m) => m.idp === config.demoIdp.id && m.group !== undefined
+      && p.groups.includes(m.group) && m.roles.some((role) => config.admin.roles.includes(role))));
+    lines.push(
+      '',
+      `Demo:         ${config.issuer}/demo`,
+      `Demo IdP:     ${config.issuer}/demo-idp (people: ${config.demoIdp.people.map((p) => p.username).join(', ')})`,
+      `My agents:    ${config.issuer}/account/agents`,
+      `Admin:        ${config.issuer}/admin${admin ? ` (sign in as ${admin.name})` : ''}`,
+      '',
+      'Walkthrough, in three steps:',
+      `  1. Sign in: open ${config.issuer}/demo and follow "Sign in to the agent console";`,
+      `     choose "Sign in with ${config.demoIdp.displayName}" (or type ${person?.email ?? 'a demo email'}) and pick ${person?.name ?? 'a person'}.`,
+      `  2. Watch agents get narrow tokens: npx agentgate demo walkthrough --config ${configPath}`,
+      '     runs the whole story over HTTP: two agents (one asks for consent), a sub-agent, a refused',
+      '     escalation and why.',
+      `  3. Sign out (${config.issuer}/session/end) and every agent token of that session is rejected`,
+      '     at introspection (the walkthrough\'s last step shows it); My agents revokes one agent alone.',
+    );
+  } else if (signIn && config.devLogin.enabled) {
+    lines.push('', `Sign in (test login page): open ${signIn}`);
   }
   out(lines.join('\n'));
+}
+
+/**
+ * `agentgate demo walkthrough`: the demo config served in-process on a free loopback port (its
+ * issuer, and so the demo IdP's, follow the port), the story run against it over HTTP, then closed.
+ */
+export async function walkthrough(configPath: string, io: { stdout: (line: string) => void; stderr: (line: string) => void; color: boolean; env: Readonly<Record<string, string | undefined>> } = { stdout: out, stderr: err, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, env: process.env }): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
+  try {
+    let config: Config;
+    try {
+      config = await loadConfigFile(configPath, { env: io.env, overrides: { issuer, listen: { host: '127.0.0.1', port }, logging: { level: 'silent' } } });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const line of error.message.split('\n')) io.stderr(line);
+      io.stderr('agentgate: the walkthrough needs a valid development-mode demo config');
+      return 2;
+    }
+    if (!config.demoIdp.enabled) {
+      io.stderr(`agentgate: ${configPath} has no demo IdP (demoIdp.enabled); the walkthrough runs against the demo config`);
+      return 2;
+    }
+    const logger = createLogger({ level: 'silent' });
+    const keyRing = createKeyRing({ keys: [await generateSigningKey(config.keys.alg)] });
+    const store = createStore(config.store, {});
+    const gateway = createApp(config, { store, keyRing, logger, metrics: createMetrics({ defaultMetrics: false }) });
+    server.on('request', gateway.handler);
+    try {
+      const result = await runWalkthrough({
+        issuer, config, policy: gateway.policy, stdout: io.stdout, color: io.color,
+        identityOf: async (sid) => (await gateway.sessions.get(sid))?.identity,
+      });
+      return result.ok ? 0 : 3;
+    } finally {
+      await gateway.revocations.close();
+      await store.close();
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 export async function main(): Promise<void> {
@@ -123,6 +192,7 @@ export async function main(): Promise<void> {
     stdout: out,
     stderr: err,
     serve,
+    walkthrough: (configPath) => walkthrough(configPath),
     version: packageVersion(),
   });
   process.exitCode = code;

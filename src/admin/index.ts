@@ -13,6 +13,10 @@ import type { AdminRevocationDeps } from './revocation.ts';
 export { explainInput, explainRequestSchema } from './explain.ts';
 export type { ExplainRequest } from './explain.ts';
 export { requireAdmin } from './auth.ts';
+export { createAdminConsole } from './console.ts';
+export type { AdminConsoleDeps } from './console.ts';
+export { createSignInRecorder, idpHealth, lastSignInKey } from './idp-health.ts';
+export type { IdpHealth, SignInRecorder } from './idp-health.ts';
 
 export type { AdminRevocationDeps } from './revocation.ts';
 

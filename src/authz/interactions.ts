@@ -29,6 +29,8 @@ export interface InteractionDeps {
   policy: Policy;
   cookies: CookieSigner;
   logger: Logger;
+  /** A federated sign-in through this IdP completed (the admin console's "last successful sign-in"). */
+  onSignedIn?: (idp: string) => Promise<void>;
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
@@ -47,6 +49,15 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   const sessionCookie = (session: EnterpriseSession) => cookies.serialize(SESSION_COOKIE, session.sid, {
     path: base || '/', maxAge: session.expiresAt - session.createdAt, secure,
   });
+
+  /** Never fails the sign-in: the record is for the admin console only. */
+  async function signedIn(session: EnterpriseSession): Promise<void> {
+    try {
+      await deps.onSignedIn?.(session.identity.idp);
+    } catch (error) {
+      deps.logger.warn({ idp: session.identity.idp, err: { name: (error as Error).name, message: (error as Error).message } }, 'last sign-in not recorded');
+    }
+  }
 
   async function approveConsent(req: Request, res: Response): Promise<void> {
     const { prompt, params, session, grantId } = await provider.interactionDetails(req, res);
@@ -109,6 +120,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (held && heldSession) {
       res.append('Set-Cookie', federation.clearIdpInitiatedCookie);
       res.append('Set-Cookie', sessionCookie(heldSession));
+      await signedIn(heldSession);
       await provider.interactionFinished(req, res, {
         login: { accountId: held.accountId, ...(held.acr ? { acr: held.acr } : {}), amr: held.amr, ts: held.authTime, remember: false },
       }, { mergeWithLastSubmission: false });
@@ -168,6 +180,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return failed(req, res, new FederationError('ERR_FEDERATION_STATE', 'this sign-in has expired or was already completed; start again from the application'));
     }
     res.append('Set-Cookie', sessionCookie(session));
+    await signedIn(session);
     await provider.interactionFinished(req, res, {
       login: { accountId: login.accountId, ...(login.acr ? { acr: login.acr } : {}), amr: login.amr, ts: login.authTime, remember: false },
     }, { mergeWithLastSubmission: false });

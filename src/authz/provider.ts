@@ -201,7 +201,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = renderErrorPage(out);
+      // The request id the request log carries (src/ops/logger.ts), for the person to quote.
+      const correlationId = (ctx.req as { id?: unknown }).id;
+      ctx.body = renderErrorPage(out, typeof correlationId === 'string' ? correlationId : undefined);
     },
   };
 

@@ -18,6 +18,8 @@ export interface CliDeps extends CliIo {
   /** What `idp test` and the admin commands fetch with (tests route it to loopback peers). */
   fetch?: typeof fetch;
   serve: (configPath: string) => Promise<number>;
+  /** `demo walkthrough`: starts the demo gateway in-process on a free loopback port and runs the story. */
+  walkthrough?: (configPath: string) => Promise<number>;
   version: string;
 }
 
@@ -45,6 +47,10 @@ commands:
                                       --url ISSUER (or $AGENTGATE_URL), --client-id ID --client-secret S
                                       (or $AGENTGATE_ADMIN_CLIENT_ID, $AGENTGATE_ADMIN_CLIENT_SECRET),
                                       --json; exit 3 when the gateway refuses (unknown session or agent)
+  demo walkthrough [--config FILE]    the whole story against a demo gateway started in-process:
+                                      sign-in through the demo IdP, two agents, a sub-agent, a refused
+                                      escalation explained, logout, every token rejected
+                                      (--config defaults to config/demo.yaml); exit 3 if a step fails
   help, --help                        this text
   version, --version                  print the version
 
@@ -98,6 +104,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       case 'sessions':
       case 'agents':
         return await runAdminCommand(command, rest, deps, (problem) => usage(deps, problem));
+      case 'demo': {
+        const [sub, ...args] = rest;
+        if (sub !== 'walkthrough') return usage(deps, sub ? `unknown demo command "${sub}"` : 'demo needs a command: walkthrough');
+        const { values } = parseArgs({ args, strict: true, options: { config: { type: 'string', short: 'c' } } });
+        if (!deps.walkthrough) return usage(deps, 'demo walkthrough is not available here');
+        return await deps.walkthrough(values.config ?? 'config/demo.yaml');
+      }
       case 'version':
       case '--version':
         deps.stdout(deps.version);

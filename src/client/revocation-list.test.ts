@@ -42,7 +42,23 @@ describe('revocation list', () => {
     expect(list.size).toBe(0);
   });
 
+  it('revokes one agent within one session: its own and its delegated tokens there, issued at or before', () => {
+    const list = createRevocationList(() => 1500);
+    list.apply({ id: '1-0', type: 'session-agent', at: 1000, until: 3000, sid: 'sid-1', clientId: 'agent-a' });
+    expect(list.check(token())).toBe('session-agent');
+    expect(list.check(token({ agent: 'agent-a', actors: ['agent-a'] }))).toBe('session-agent');
+    expect(list.check(token({ iat: 1001 }))).toBeUndefined();
+    expect(list.check(token({ sid: 'sid-2' }))).toBeUndefined();
+    expect(list.check(token({ actors: ['agent-b'] }))).toBeUndefined();
+    // Another agent of the same session is another record.
+    list.apply({ id: '2-0', type: 'session-agent', at: 1000, until: 3000, sid: 'sid-1', clientId: 'agent-b' });
+    expect(list.size).toBe(2);
+    expect(list.check(token({ actors: ['agent-b'] }))).toBe('session-agent');
+  });
+
   it('parses only events it can apply', () => {
+    expect(parseRevocationEvent({ id: '1-0', type: 'session-agent', at: 1, until: 2, sid: 's', clientId: 'a', reason: 'person' })).toEqual({ id: '1-0', type: 'session-agent', at: 1, until: 2, sid: 's', clientId: 'a', reason: 'person' });
+    expect(parseRevocationEvent({ id: '1-0', type: 'session-agent', at: 1, until: 2, sid: 's' })).toBeUndefined();
     expect(parseRevocationEvent({ id: '1-0', type: 'session', at: 1, until: 2, sid: 's', reason: 'logout' })).toEqual({ id: '1-0', type: 'session', at: 1, until: 2, sid: 's', reason: 'logout' });
     expect(parseRevocationEvent({ id: '1-0', type: 'session', at: 1, until: 2, sub: 's' })).toBeUndefined();
     expect(parseRevocationEvent({ id: '1-0', type: 'everything', at: 1, until: 2 })).toBeUndefined();

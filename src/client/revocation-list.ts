@@ -4,7 +4,8 @@
 // the middleware asks it; the clock is injected.
 import type { AgentToken } from './access-token.ts';
 
-export type RevocationType = 'session' | 'subject' | 'agent' | 'token';
+/** `session-agent`: one agent's tokens within one session (carries sid and clientId). */
+export type RevocationType = 'session' | 'subject' | 'agent' | 'token' | 'session-agent';
 
 export interface RevocationEvent {
   /** The stream id: the cursor to resume after. */
@@ -21,7 +22,11 @@ export interface RevocationEvent {
   reason?: string;
 }
 
-const TARGET: Record<RevocationType, 'sid' | 'sub' | 'clientId' | 'jti'> = { session: 'sid', subject: 'sub', agent: 'clientId', token: 'jti' };
+const TARGET: Record<RevocationType, 'sid' | 'sub' | 'clientId' | 'jti'> = { session: 'sid', subject: 'sub', agent: 'clientId', token: 'jti', 'session-agent': 'sid' };
+
+/** The map key of an event: its target, and for `session-agent` the agent within the session too. */
+const keyOf = (event: Pick<RevocationEvent, 'type' | 'sid' | 'sub' | 'clientId' | 'jti'>): string =>
+  (event.type === 'session-agent' ? `${event.sid}\n${event.clientId}` : event[TARGET[event.type]]!);
 
 /** The event, if it is one this SDK can apply; undefined for anything malformed or unknown. */
 export function parseRevocationEvent(value: unknown): RevocationEvent | undefined {
@@ -32,12 +37,13 @@ export function parseRevocationEvent(value: unknown): RevocationEvent | undefine
   const target = TARGET[type as RevocationType];
   if (typeof event.id !== 'string' || typeof event.at !== 'number' || typeof event.until !== 'number') return undefined;
   if (typeof event[target] !== 'string' || !event[target]) return undefined;
+  if (type === 'session-agent' && (typeof event.clientId !== 'string' || !event.clientId)) return undefined;
   return event as unknown as RevocationEvent;
 }
 
 export interface RevocationList {
   apply(event: RevocationEvent): void;
-  /** Why the token is revoked ("session", "subject", "agent", "token"), or undefined. */
+  /** Why the token is revoked ("session", "subject", "agent", "token", "session-agent"), or undefined. */
   check(token: AgentToken): RevocationType | undefined;
   /** Drops every entry whose `until` has passed. */
   sweep(): void;
@@ -51,7 +57,7 @@ interface Entry {
 
 export function createRevocationList(now: () => number): RevocationList {
   const maps: Record<RevocationType, Map<string, Entry>> = {
-    session: new Map(), subject: new Map(), agent: new Map(), token: new Map(),
+    session: new Map(), subject: new Map(), agent: new Map(), token: new Map(), 'session-agent': new Map(),
   };
 
   /** The live entry for `key`, dropping it when it has run out. */
@@ -67,7 +73,7 @@ export function createRevocationList(now: () => number): RevocationList {
 
   return {
     apply(event) {
-      const key = event[TARGET[event.type]]!;
+      const key = keyOf(event);
       const map = maps[event.type];
       const previous = map.get(key);
       // Several events for one person or agent: the latest cut-off and the longest reach win.
@@ -84,6 +90,8 @@ export function createRevocationList(now: () => number): RevocationList {
       for (const clientId of new Set([token.agent, ...token.actors])) {
         const agent = live('agent', clientId);
         if (agent && iat <= agent.at) return 'agent';
+        const inSession = token.sid === undefined ? undefined : live('session-agent', `${token.sid}\n${clientId}`);
+        if (inSession && iat <= inSession.at) return 'session-agent';
       }
       return undefined;
     },

@@ -138,11 +138,11 @@ describe('validateConfig', () => {
         clientCredentialsTtl: 600,
       },
       resources: [
-        { id: 'https://erp.example.test', scopes: ['erp:read', 'erp:approve'], tokenTtl: 300 },
-        { id: 'https://mail.example.test', scopes: ['mail:read'], tokenTtl: 300 },
+        { id: 'https://erp.example.test', scopes: ['erp:read', 'erp:approve'], tokenTtl: 300, scopeDescriptions: {} },
+        { id: 'https://mail.example.test', scopes: ['mail:read'], tokenTtl: 300, scopeDescriptions: {} },
       ],
       agents: [{
-        clientId: 'invoice-agent',
+        clientId: 'invoice-agent', consent: 'implicit',
         auth: { method: 'client_secret_basic', secret: SECRET },
         scopes: ['erp:read'],
         audiences: ['https://erp.example.test'],
@@ -163,8 +163,9 @@ describe('validateConfig', () => {
       roleMappings: [],
       stepUp: [],
       policy: { maxDelegationDepth: 3 },
-      admin: { clients: [] },
+      admin: { clients: [], roles: [] },
       devLogin: { enabled: false },
+      demoIdp: { enabled: false, id: 'demo', displayName: 'Demo IdP', domains: [], people: [] },
       logging: { level: 'info' },
       shutdown: { timeout: 10 },
     });

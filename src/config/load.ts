@@ -1,6 +1,7 @@
 // Loads the gateway config: read YAML (duplicate keys are errors), expand `${env:}`/`${file:}`,
 // validate against the schema, then the cross-field rules. Either returns a complete, typed
 // Config or throws one ConfigError listing every problem with its path.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -9,13 +10,15 @@ import type { z } from 'zod';
 import { ConfigError, formatPath } from './errors.ts';
 import type { ConfigProblem } from './errors.ts';
 import { expandReferences } from './expand.ts';
-import { checkConfig, configSchema } from './schema.ts';
-import type { Config } from './schema.ts';
+import { checkConfig, configSchema, DEMO_IDP_PATH, oidcIdentityProviderSchema } from './schema.ts';
+import type { Config, OidcIdentityProviderConfig } from './schema.ts';
 
 export interface LoadOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Directory `${file:}` paths resolve against (defaults to the config file's directory). */
   baseDir?: string;
+  /** Top-level keys replacing the file's (the demo walkthrough serves on a free loopback port). */
+  overrides?: Record<string, unknown>;
 }
 
 export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<Config> {
@@ -49,7 +52,10 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
 
 export function validateConfig(raw: unknown, options: LoadOptions & { source?: string } = {}): Config {
   const source = options.source ?? 'config';
-  const expanded = expandReferences(raw, {
+  const merged = options.overrides && raw !== null && typeof raw === 'object' && !Array.isArray(raw)
+    ? { ...(raw as Record<string, unknown>), ...options.overrides }
+    : raw;
+  const expanded = expandReferences(merged, {
     env: options.env ?? {},
     baseDir: options.baseDir ?? process.cwd(),
   });
@@ -64,9 +70,45 @@ export function validateConfig(raw: unknown, options: LoadOptions & { source?: s
     }
     throw new ConfigError(source, problems);
   }
-  problems.push(...checkConfig(result.data));
+  const config = result.data;
+  // File paths in the config resolve like `${file:}` references: against the config file's directory.
+  for (const idp of config.identityProviders) {
+    if (idp.type === 'saml' && idp.metadata.file !== undefined) idp.metadata.file = resolve(options.baseDir ?? process.cwd(), idp.metadata.file);
+  }
+  if (config.demoIdp.enabled && config.mode === 'development') {
+    if (config.identityProviders.some((idp) => idp.id === config.demoIdp.id)) {
+      problems.push({ path: 'demoIdp.id', message: `"${config.demoIdp.id}" is already the id of a configured identity provider` });
+    } else {
+      config.identityProviders.push(demoIdentityProvider(config));
+    }
+  }
+  problems.push(...checkConfig(config));
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return result.data;
+  return config;
+}
+
+/**
+ * The demo IdP as an ordinary OIDC identity provider (generic preset): the gateway federates it
+ * over real HTTP like any other. The client secret is made per load; the in-process provider
+ * registers the client with the same config object.
+ */
+function demoIdentityProvider(config: Config): OidcIdentityProviderConfig {
+  return oidcIdentityProviderSchema.parse({
+    id: config.demoIdp.id,
+    type: 'oidc',
+    preset: 'generic',
+    displayName: config.demoIdp.displayName,
+    issuer: `${config.issuer}${DEMO_IDP_PATH}`,
+    clientId: 'agentgate',
+    clientSecret: randomBytes(24).toString('base64url'),
+    scopes: ['openid', 'email', 'profile', 'groups'],
+    domains: config.demoIdp.domains,
+    // The people list every time (the demo IdP's own session would otherwise skip it), and no
+    // upstream logout page: signing out of the gateway is the story.
+    authorizationParams: { prompt: 'login' },
+    upstreamLogout: false,
+    claims: { groups: 'groups' },
+  }) as OidcIdentityProviderConfig;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): ConfigProblem[] {

@@ -115,6 +115,12 @@ const agent = z.strictObject({
   disabled: z.boolean().default(false),
   /** The agent's tokens must be sender-constrained (DPoP, RFC 9449). */
   requireDpop: z.boolean().default(false),
+  /**
+   * `required`: the person approves this agent (for these scopes and this resource) once, on the
+   * consent page, before its first token; `implicit` (default): IT registering the agent is the
+   * approval (admin consent).
+   */
+  consent: z.enum(['required', 'implicit']).default('implicit'),
   /** If set, the agent acts only for people holding at least one of these roles. */
   actsFor: z.array(roleName).min(1).optional(),
   /** What an agent gets when it omits `scope`, per audience; never "everything". */
@@ -243,6 +249,7 @@ const googleIdp = z.strictObject({
 });
 
 const oidcIdentityProvider = z.discriminatedUnion('preset', [genericIdp, oktaIdp, azureAdIdp, googleIdp]);
+export const oidcIdentityProviderSchema = oidcIdentityProvider;
 
 /** A PEM block (key or certificate), usually `${file:…}`; never logged. */
 const pem = (kind: 'key' | 'certificate') => z.string().refine(
@@ -353,10 +360,13 @@ const app = z.strictObject({
   audiences: z.array(nonEmpty).default([]),
 });
 
+/** A scope a resource offers: its token, or `{ name, description }` (the words the consent and My agents pages show). */
+const resourceScope = z.union([scopeToken, z.strictObject({ name: scopeToken, description: nonEmpty })]);
+
 const resource = z.strictObject({
   id: absoluteUri,
   name: z.string().optional(),
-  scopes: z.array(scopeToken).min(1),
+  scopes: z.array(resourceScope).min(1),
   tokenTtl: duration('5m'),
   /**
    * The resource server's own client (client_credentials only): it reads the revocation feed
@@ -367,7 +377,25 @@ const resource = z.strictObject({
     name: z.string().optional(),
     auth: clientAuth,
   }).optional(),
+}).transform(({ scopes, ...rest }) => ({
+  ...rest,
+  scopes: scopes.map((scope) => (typeof scope === 'string' ? scope : scope.name)),
+  /** scope → plain words, for the scopes configured with a description. */
+  scopeDescriptions: Object.fromEntries(scopes.flatMap((scope) => (typeof scope === 'string' ? [] : [[scope.name, scope.description]]))) as Record<string, string>,
+}));
+
+/** A person of the built-in demo identity provider (development mode only). */
+const demoPerson = z.strictObject({
+  username: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lowercase letters, digits, ".", "_" or "-"'),
+  name: nonEmpty,
+  email: z.string().regex(/^[^\s@]{1,64}@[^\s@]{1,255}$/, 'is not an email address'),
+  groups: z.array(nonEmpty).default([]),
+  /** What the demo IdP reports as the sign-in's authentication context (e.g. mfa for step-up rules). */
+  acr: nonEmpty.optional(),
 });
+
+/** Where the demo IdP is mounted under the issuer (its own issuer is `{issuer}/demo-idp`). */
+export const DEMO_IDP_PATH = '/demo-idp';
 
 export const configSchema = z.strictObject({
   mode: z.enum(['production', 'development']).default('production'),
@@ -413,7 +441,22 @@ export const configSchema = z.strictObject({
     maxDelegationDepth: z.number().int().min(1).max(10).default(3),
   }).prefault({}),
   /** Clients of the admin API (client_credentials, scope agentgate:admin). */
-  admin: z.strictObject({ clients: z.array(adminClient).default([]) }).prefault({}),
+  admin: z.strictObject({
+    clients: z.array(adminClient).default([]),
+    /** Gateway roles whose people may use the admin console (/admin pages), signed in through the gateway. */
+    roles: z.array(roleName).default([]),
+  }).prefault({}),
+  /**
+   * Development only: an in-process OpenID Provider with a few demo people, mounted at
+   * `{issuer}/demo-idp` and federated through the ordinary OIDC connector as identity provider `id`.
+   */
+  demoIdp: z.strictObject({
+    enabled: z.boolean().default(false),
+    id: idpId.default('demo'),
+    displayName: nonEmpty.default('Demo IdP'),
+    domains: z.array(domainName).default([]),
+    people: z.array(demoPerson).default([]),
+  }).prefault({}),
   /** Development-only sign-in form standing in for federation; refused in production mode. */
   devLogin: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   logging: z.strictObject({
@@ -438,6 +481,7 @@ export type RoleMappingConfig = Config['roleMappings'][number];
 export type StepUpConfig = Config['stepUp'][number];
 export type AdminClientConfig = Config['admin']['clients'][number];
 export type ResourceClientConfig = NonNullable<ResourceConfig['client']>;
+export type DemoPersonConfig = Config['demoIdp']['people'][number];
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -494,6 +538,20 @@ export function checkConfig(config: Config): ConfigProblem[] {
     if (config.devLogin.enabled) {
       add('devLogin.enabled', 'the development test login page is refused in production mode');
     }
+    if (config.demoIdp.enabled) {
+      add('demoIdp.enabled', 'the built-in demo identity provider is refused in production mode (it signs anyone in with one click); set mode: development to run the demo');
+    }
+  }
+  config.admin.roles.forEach((role, i) => {
+    if (!Object.hasOwn(config.roles, role)) add(`admin.roles[${i}]`, `unknown role "${role}" (not in roles)`);
+  });
+  if (config.demoIdp.enabled) {
+    if (config.demoIdp.people.length === 0) add('demoIdp.people', 'needs at least one person to sign in as');
+    const usernames = new Set<string>();
+    config.demoIdp.people.forEach((person, i) => {
+      if (usernames.has(person.username)) add(`demoIdp.people[${i}].username`, `duplicate demo person "${person.username}"`);
+      usernames.add(person.username);
+    });
   }
 
   if (config.keys.file && config.keys.generate) add('keys', 'set either keys.file or keys.generate, not both');

@@ -12,6 +12,7 @@ import type Provider from 'oidc-provider';
 import { CustomOIDCProviderError, InvalidDpopProof, InvalidRequest, InvalidTarget } from '../authz/index.ts';
 import type { AccessTokenVerifier, LeanGrant, LeanGrantRequest, LeanGrantResponse } from '../authz/index.ts';
 import type { AgentConfig, Config } from '../config/index.ts';
+import type { ConsentService } from '../consent/index.ts';
 import { DPOP_ALGORITHMS, DpopProofError, verifyDpopProof } from '../keys/index.ts';
 import type { DpopProof, KeyRing } from '../keys/index.ts';
 import type { Policy } from '../policy/index.ts';
@@ -47,6 +48,8 @@ export interface TokenExchangeDeps {
   audit: AuditLog;
   /** The registered keys of private_key_jwt agents (their actor tokens are JWTs they sign). */
   keysFor: ActorTokenDeps['keysFor'];
+  /** The person's approvals, for agents registered with `consent: required`. */
+  consents?: ConsentService;
   /** Seconds since the epoch. */
   now?: () => number;
 }
@@ -215,6 +218,24 @@ export function createTokenExchange(deps: TokenExchangeDeps): LeanGrant {
           ...(decision.maxAge !== undefined ? { max_age: decision.maxAge } : {}),
         },
       };
+    }
+
+    // Consent (issue 9): an agent with `consent: required` acts only for a person who approved
+    // exactly this scope set at this resource. The exchange cannot show a page (RFC 8693 has no
+    // user interaction): it answers where the person decides.
+    if (exchange.agent.consent === 'required') {
+      if (!deps.consents) throw new TypeError('createTokenExchange: consents is required when an agent has consent: required');
+      const consentSubject = { accountId: subject.session.accountId, clientId: exchange.agent.clientId, audience: decision.audience, scopes: decision.scopes };
+      const consent = await deps.consents.get(consentSubject);
+      if (consent?.decision !== 'approved') {
+        const denied = consent?.decision === 'denied';
+        const error = denied ? 'access_denied' : 'consent_required';
+        const description = denied
+          ? `the person declined agent "${exchange.agent.clientId}" for ${decision.scopes.join(' ')} at ${decision.audience}; they can change their mind at consent_uri`
+          : `the person has not yet approved agent "${exchange.agent.clientId}" for ${decision.scopes.join(' ')} at ${decision.audience}; send them to consent_uri, then retry`;
+        await audit.record({ ...base, event: 'token.exchange_refused', granted: [], outcome: 'deny', error, audience: decision.audience, reasons: [description] });
+        return { status: denied ? 403 : 400, body: { error, error_description: description, consent_uri: deps.consents.uri(consentSubject) } };
+      }
     }
 
     const { identity } = subject.session;

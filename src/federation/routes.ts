@@ -5,6 +5,7 @@
 //   POST /saml/{idp}/acs                 SAML assertion consumer service (HTTP-POST binding)
 //   GET  /saml/{idp}/metadata            the gateway's SP metadata for this IdP
 //   GET|POST /saml/{idp}/slo             SAML Single Logout (HTTP-Redirect and HTTP-POST bindings)
+//   GET  /saml/{idp}/logout              SP-initiated SLO: binds the browser, then on to the IdP
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 
@@ -104,28 +105,52 @@ export function createFederationRouter(deps: { federation: Federation; logger: L
       else res.type('html').send(renderSignedOutPage());
     } catch (error) {
       if (!(error instanceof FederationError)) throw error;
-      logger.warn({ event: 'session.upstream_logout_refused', reqId: req.id, idp: input.idp, errorCode: error.code, reason: error.detail ?? error.message }, 'SAML logout refused');
-      const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : error.code === 'ERR_SAML_TOO_LARGE' ? 413 : 400;
-      res.status(status).type('html').send(renderErrorPage({ error: 'invalid_request', error_description: error.message }));
+      await logoutRefused(req, res, input.idp, error);
     }
   }
 
+  /** Nothing is ended; the audit trail says why (`session.upstream_logout_refused`). */
+  async function logoutRefused(req: Request, res: Response, idp: string, error: FederationError): Promise<void> {
+    await federation.recordLogoutRefused({ idp, error, reqId: req.id });
+    const status = error.code === 'ERR_FEDERATION_IDP_UNREACHABLE' ? 502 : error.code === 'ERR_SAML_TOO_LARGE' ? 413 : 400;
+    res.status(status).set('Cache-Control', 'no-store').type('html').send(renderErrorPage({ error: 'invalid_request', error_description: error.message }));
+  }
+
+  router.get('/saml/:idp/logout', wrap(async (req, res) => {
+    const idp = String(req.params.idp);
+    const token = typeof req.query.token === 'string' ? req.query.token : '';
+    try {
+      const started = await federation.samlLogoutStart({ idp, token, ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}) });
+      res.append('Set-Cookie', started.setCookie).set('Cache-Control', 'no-store').redirect(303, started.location);
+    } catch (error) {
+      if (!(error instanceof FederationError)) throw error;
+      await logoutRefused(req, res, idp, error);
+    }
+  }));
+
   router.get('/saml/:idp/slo', wrap(async (req, res) => {
     const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
-    await samlLogout(req, res, { idp: String(req.params.idp), binding: 'redirect', query });
+    await samlLogout(req, res, { idp: String(req.params.idp), binding: 'redirect', query, ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}) });
   }));
 
   router.post('/saml/:idp/slo', wrap(async (req, res) => {
     try {
       await new Promise<void>((resolve, reject) => samlForm(req, res, (error?: unknown) => (error ? reject(error) : resolve())));
-    } catch {
-      res.status(413).set('Cache-Control', 'no-store').type('html').send(renderErrorPage({ error: 'invalid_request', error_description: 'the SAML logout message could not be read' }));
+    } catch (error) {
+      const tooLarge = (error as { type?: string }).type === 'entity.too.large';
+      await logoutRefused(req, res, String(req.params.idp), tooLarge
+        ? new FederationError('ERR_SAML_TOO_LARGE', 'the SAML logout message is larger than the gateway accepts', 'form body over the limit')
+        : new FederationError('ERR_SAML_MALFORMED', 'the SAML logout message could not be read', (error as Error).message));
       return;
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
     const message = typeof body.SAMLRequest === 'string' ? body.SAMLRequest : typeof body.SAMLResponse === 'string' ? body.SAMLResponse : '';
     const relayState = typeof body.RelayState === 'string' ? body.RelayState : undefined;
-    await samlLogout(req, res, { idp: String(req.params.idp), binding: 'post', message, ...(relayState !== undefined ? { relayState } : {}) });
+    await samlLogout(req, res, {
+      idp: String(req.params.idp), binding: 'post', message,
+      ...(relayState !== undefined ? { relayState } : {}),
+      ...(req.headers.cookie ? { cookieHeader: req.headers.cookie } : {}),
+    });
   }));
 
   router.get('/saml/:idp/metadata', (req, res) => {

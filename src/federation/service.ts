@@ -16,6 +16,10 @@
 //               opts in (`idpInitiated`): then, with the same replay cache, the session is made,
 //               held for the configured app only (bound to this browser), and the person is sent
 //               to the app's login-initiation URL (OIDC Core §4), whose sign-in completes at once.
+//   samlLogoutStart / samlLogout — SAML Single Logout (profiles §4.4): our LogoutRequest's ID is
+//               stored (`saml:logout:request:{id}`) bound to this browser, and the IdP's
+//               LogoutResponse must answer it (InResponseTo, same browser, same RelayState, taken
+//               once, Success); a refused logout message is audited (`session.upstream_logout_refused`).
 import { createHash, randomBytes } from 'node:crypto';
 
 import * as client from 'openid-client';
@@ -67,7 +71,11 @@ export interface Federation {
    * NameID + SessionIndex and answers with a LogoutResponse (`location`); a LogoutResponse to our
    * own request resolves to its RelayState.
    */
-  samlLogout(input: { idp: string } & ({ binding: 'redirect'; query: string } | { binding: 'post'; message: string; relayState?: string })): Promise<{ kind: 'request' | 'response'; ended: number; location?: string; relayState?: string }>;
+  samlLogout(input: { idp: string; cookieHeader?: string } & ({ binding: 'redirect'; query: string } | { binding: 'post'; message: string; relayState?: string })): Promise<{ kind: 'request' | 'response'; ended: number; location?: string; relayState?: string }>;
+  /** SP-initiated SAML logout, the step before the IdP: binds this browser and records our LogoutRequest. */
+  samlLogoutStart(input: { idp: string; token: string; cookieHeader?: string }): Promise<{ location: string; setCookie: string }>;
+  /** Audits a refused logout message (`session.upstream_logout_refused`); never throws. */
+  recordLogoutRefused(input: { idp?: string; error: FederationError; reqId: string }): Promise<void>;
   /** Audits a failed sign-in (`federation.login_failed`); never throws. */
   recordFailure(input: { idp?: string; error: FederationError; reqId: string }): Promise<void>;
 }
@@ -87,10 +95,20 @@ export interface FederationDeps {
 }
 
 const TX_TTL = 600;
+
+/** Our LogoutRequest awaiting the IdP's LogoutResponse. */
+interface PendingLogout {
+  idp: string;
+  /** Hash of the browser-binding cookie value. */
+  browser: string;
+  relayState: string;
+}
 export const BROWSER_COOKIE = 'agentgate.fed';
 /** The SAML twin of BROWSER_COOKIE: scoped to the ACS paths, and SameSite=None over https (the IdP POSTs cross-site). */
 export const SAML_BROWSER_COOKIE = 'agentgate.saml';
 export const samlRequestKey = (requestId: string) => `saml:request:${requestId}`;
+/** Our pending LogoutRequest (SP-initiated SLO), which the IdP's LogoutResponse must answer. */
+export const samlLogoutRequestKey = (requestId: string) => `saml:logout:request:${requestId}`;
 /** Holds an IdP-initiated sign-in for the interaction (path: the interaction routes). */
 export const IDP_INITIATED_COOKIE = 'agentgate.idpinit';
 const idpInitiatedKey = (bindingHash: string) => `fed:idpinit:${bindingHash}`;
@@ -110,7 +128,7 @@ export function createFederation(deps: FederationDeps): Federation {
 
   const audit = createAuditTrail(store, logger, now);
   const connectors = new Map<string, Connector>(config.identityProviders.map((idp) => [idp.id, idp.type === 'saml'
-    ? createSamlConnector(idp, { issuer: config.issuer, fetch: deps.fetch, now, logger })
+    ? createSamlConnector(idp, { issuer: config.issuer, fetch: deps.fetch, now, logger, store })
     : createOidcConnector(idp, {
       redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
       fetch: deps.fetch,
@@ -297,8 +315,36 @@ export function createFederation(deps: FederationDeps): Federation {
         ? { binding: 'redirect', query: input.query }
         : { binding: 'post', message: input.message, ...(input.relayState !== undefined ? { relayState: input.relayState } : {}) });
       if (message.kind === 'response') {
-        if (!message.success) logger.warn({ idp }, 'the IdP reports that single logout did not complete everywhere');
-        return { kind: 'response', ended: 0, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) };
+        // The answer to the LogoutRequest this browser carried to the IdP (SAML core §3.2.2:
+        // InResponseTo), checked before it is taken, so a stray response cannot burn it.
+        const key = message.inResponseTo ? samlLogoutRequestKey(message.inResponseTo) : undefined;
+        if (key && (await store.get(`${key}:answered`))) {
+          throw new FederationError('ERR_SAML_REPLAY', 'invalid SAML logout message: it was already used (replay)', 'LogoutRequest already answered');
+        }
+        const raw = key ? await store.get(key) : null;
+        if (!key || !raw) {
+          throw new FederationError('ERR_SAML_IN_RESPONSE_TO', 'invalid SAML logout message: it answers no sign-out in progress here (unknown, expired or already used)', `InResponseTo ${message.inResponseTo ?? 'absent'}`);
+        }
+        const pending = JSON.parse(raw) as PendingLogout;
+        if (pending.idp !== idp) {
+          throw new FederationError('ERR_SAML_IN_RESPONSE_TO', 'invalid SAML logout message: it answers a sign-out sent to another identity provider', `request for ${pending.idp} at ${idp} SLO`);
+        }
+        const binding = cookies.read(input.cookieHeader, SAML_BROWSER_COOKIE);
+        if (!binding || sha256(binding) !== pending.browser) {
+          throw new FederationError('ERR_FEDERATION_STATE', 'invalid SAML logout message: this sign-out was started in another browser', 'browser binding mismatch');
+        }
+        if (message.relayState !== pending.relayState) {
+          throw new FederationError('ERR_FEDERATION_STATE', 'invalid SAML logout message: it does not belong to the sign-out in progress (RelayState)', 'RelayState mismatch');
+        }
+        if (!(await store.take(key))) throw new FederationError('ERR_SAML_REPLAY', 'invalid SAML logout message: it was already used (replay)', 'LogoutRequest already answered');
+        await store.set(`${key}:answered`, '1', { ttl: TX_TTL });
+        if (!message.success) {
+          throw new FederationError('ERR_FEDERATION_IDP_ERROR',
+            `you are signed out of the gateway, but the identity provider "${idp}" reports that it could not end your session everywhere; close the browser to be sure`,
+            `status ${message.status ?? 'absent'}`);
+        }
+        await audit.record('session.upstream_logout_confirmed', { idp, protocol: 'saml' });
+        return { kind: 'response', ended: 0, relayState: pending.relayState };
       }
       // A logout request is acted on once (its ID, for as long as it could be valid).
       const ttl = Math.max(60, (message.notOnOrAfter ?? now() + 600) - now() + chosen.config.clockSkew);
@@ -323,6 +369,31 @@ export function createFederation(deps: FederationDeps): Federation {
       await audit.record('session.upstream_logout', { idp, protocol: 'saml', ended });
       const location = await chosen.logoutResponseUrl({ inResponseTo: message.id, success: true, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) });
       return { kind: 'request', ended, ...(location ? { location: location.href } : {}) };
+    },
+
+    async samlLogoutStart({ idp, token, cookieHeader }) {
+      const chosen = connector(idp);
+      if (!isSamlConnector(chosen)) throw new FederationError('ERR_SAML_LOGOUT_INVALID', 'invalid SAML logout message: this identity provider does not use SAML');
+      const handoff = await chosen.takeLogoutHandoff(token);
+      if (!handoff) throw new FederationError('ERR_FEDERATION_STATE', 'this sign-out has expired or was already completed', 'unknown or used logout hand-off');
+      // The same browser binding as a SAML sign-in (cookie scoped to the SAML endpoints), set
+      // again so that it lasts as long as the pending LogoutRequest.
+      const binding = cookies.read(cookieHeader, SAML_BROWSER_COOKIE) ?? randomBytes(24).toString('base64url');
+      const setCookie = cookies.serialize(SAML_BROWSER_COOKIE, binding, { path: `${base}/federation/saml`, maxAge: TX_TTL, secure, ...(secure ? { sameSite: 'None' as const } : {}) });
+      const id = newMessageId();
+      const location = await chosen.logoutRequestUrl({ id, upstream: handoff.upstream, relayState: handoff.state });
+      if (!location) throw new FederationError('ERR_SAML_METADATA', `the metadata of "${idp}" no longer publishes a single logout service`);
+      const pending: PendingLogout = { idp, browser: sha256(binding), relayState: handoff.state };
+      await store.set(samlLogoutRequestKey(id), JSON.stringify(pending), { ttl: TX_TTL });
+      return { location: location.href, setCookie };
+    },
+
+    async recordLogoutRefused({ idp, error, reqId }) {
+      try {
+        await audit.record('session.upstream_logout_refused', { ...(idp ? { idp } : {}), protocol: 'saml', errorCode: error.code, reason: error.detail ?? error.message, reqId });
+      } catch (auditError) {
+        logger.error({ reqId, reason: (auditError as Error).message }, 'audit entry for a refused logout could not be stored');
+      }
     },
 
     clearIdpInitiatedCookie: `${IDP_INITIATED_COOKIE}=; Path=${base}/interaction; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}; Max-Age=0`,

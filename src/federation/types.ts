@@ -1,5 +1,6 @@
 // The contract between the federation routes and a connector (one per configured IdP).
 import type { FederatedIdentity } from '../identity/index.ts';
+import type { UpstreamSession } from '../session/index.ts';
 
 export interface SignInTransaction {
   idp: string;
@@ -47,7 +48,7 @@ export interface Connector {
   /** Validates an OIDC Back-Channel Logout 1.0 logout token (not its jti replay: the caller does that). */
   verifyLogoutToken(token: string): Promise<LogoutTokenClaims>;
   /** Where to send the browser to end the upstream session, if the IdP supports it. */
-  endSessionUrl(input: { idToken?: string; postLogoutRedirectUri: string; state: string; upstream?: { sid?: string; sub?: string } }): Promise<URL | undefined>;
+  endSessionUrl(input: { idToken?: string; postLogoutRedirectUri: string; state: string; upstream?: UpstreamSession }): Promise<URL | undefined>;
   /** Diagnostics for `agentgate idp test`. */
   probe(): Promise<ProbeCheck[]>;
 }

@@ -1,6 +1,8 @@
 // Baseline response headers for everything the gateway serves. Pages carry no inline script;
-// the CSP allows only same-origin forms and the inline stylesheet of our own pages.
+// the CSP allows only same-origin forms and our pages' one stylesheet, by its hash.
 import type { RequestHandler } from 'express';
+
+import { PAGE_STYLE_HASH } from '../pages/index.ts';
 
 // node:http's setHeader (not express's res.set), so the token endpoint's router-less path can
 // run this too.
@@ -11,8 +13,25 @@ export const securityHeaders: RequestHandler = (_req, res, next) => {
   next();
 };
 
-export const pageCsp: RequestHandler = (_req, res, next) => {
-  res.set('Content-Security-Policy',
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-  next();
-};
+/**
+ * The pages' CSP. `form-action` also governs where a submitted form may be redirected (CSP 3
+ * §6.4.1; Chrome enforces it on every hop), so pages whose forms start or finish a sign-in
+ * (picker, demo IdP, logout) list the origins those redirects reach: the IdPs and the apps.
+ */
+export function pageCspFor(formTargets: readonly string[] = []): RequestHandler {
+  const origins = [...new Set(formTargets.flatMap((target) => {
+    try {
+      const { origin } = new URL(target);
+      return origin === 'null' ? [] : [origin];
+    } catch {
+      return [];
+    }
+  }))];
+  const value = `default-src 'none'; style-src '${PAGE_STYLE_HASH}'; img-src 'self'; form-action ${["'self'", ...origins].join(' ')}; frame-ancestors 'none'; base-uri 'none'`;
+  return (_req, res, next) => {
+    res.set('Content-Security-Policy', value);
+    next();
+  };
+}
+
+export const pageCsp: RequestHandler = pageCspFor();

@@ -1,5 +1,6 @@
 // Minimal server-rendered pages of the authorization server (error page; the development login
 // form). Everything interpolated is HTML-escaped; no inline script, so a strict CSP holds.
+import { createHash } from 'node:crypto';
 
 export function escapeHtml(value: unknown): string {
   return String(value ?? '')
@@ -7,20 +8,39 @@ export function escapeHtml(value: unknown): string {
     .replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
+/**
+ * The one stylesheet of every page, inline but allowed by its hash (pageCsp), so the CSP needs
+ * neither 'unsafe-inline' nor a second request. Pages carry no script at all.
+ */
+export const PAGE_STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1b1f24}'
+  + 'label{display:block;margin:.75rem 0 .25rem}input,select{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}'
+  + 'button{margin:1rem .5rem 0 0;padding:.5rem 1rem;font:inherit}.note{color:#57606a;font-size:.9rem}'
+  + 'table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}'
+  + 'ul.scopes li{margin:.25rem 0}code{font-size:.9em}.inline{display:inline}.danger{color:#a40e26}';
+
+export const PAGE_STYLE_HASH = `sha256-${createHash('sha256').update(PAGE_STYLE).digest('base64')}`;
+
 export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · agentgate</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1f24}
-label{display:block;margin:.75rem 0 .25rem}input{width:100%;padding:.5rem;font:inherit}
-button{margin-top:1rem;padding:.5rem 1rem;font:inherit}.note{color:#57606a;font-size:.9rem}</style>
+<style>${PAGE_STYLE}</style>
 </head><body><main>${body}</main></body></html>`;
 }
 
-export function renderErrorPage(out: { error?: string; error_description?: string }): string {
+/** A page-shaped refusal (403 CSRF, 401 not signed in, 400 bad link …) with a correlation id. */
+export function renderProblemPage(input: { title: string; message: string; correlationId: string; link?: { href: string; text: string } }): string {
+  return page(input.title, `<h1>${escapeHtml(input.title)}</h1>
+<p role="alert">${escapeHtml(input.message)}</p>
+<p class="note">If you need help, give your IT team this reference: <code>${escapeHtml(input.correlationId)}</code></p>
+${input.link ? `<p><a href="${escapeHtml(input.link.href)}">${escapeHtml(input.link.text)}</a></p>` : ''}`);
+}
+
+export function renderErrorPage(out: { error?: string; error_description?: string }, correlationId?: string): string {
   return page('Sign-in error', `<h1>Something went wrong</h1>
 <p><strong>${escapeHtml(out.error)}</strong></p>
-<p>${escapeHtml(out.error_description)}</p>`);
+<p>${escapeHtml(out.error_description)}</p>
+${correlationId ? `<p class="note">If you need help, give your IT team this reference: <code>${escapeHtml(correlationId)}</code></p>` : ''}`);
 }
 
 /** RP-initiated logout confirmation; `form` is oidc-provider's own form (carries its xsrf). */

@@ -7,7 +7,8 @@ import type { StreamEntry } from '../store/index.ts';
 export const REVOCATION_STREAM = 'revocations';
 export const REVOCATION_CHANNEL = 'events:revocation';
 
-export type RevocationEventType = 'session' | 'subject' | 'agent' | 'token';
+/** `session-agent`: one agent in one session (the person's "My agents" revoke; carries sid and clientId). */
+export type RevocationEventType = 'session' | 'subject' | 'agent' | 'token' | 'session-agent';
 
 export interface RevocationEvent {
   /** The stream entry id: the cursor to resume after this event. */
@@ -27,7 +28,7 @@ export interface RevocationEvent {
 
 export type NewRevocationEvent = Omit<RevocationEvent, 'id'>;
 
-const TYPES: ReadonlySet<string> = new Set<RevocationEventType>(['session', 'subject', 'agent', 'token']);
+const TYPES: ReadonlySet<string> = new Set<RevocationEventType>(['session', 'subject', 'agent', 'token', 'session-agent']);
 const OPTIONAL = ['sid', 'sub', 'clientId', 'jti'] as const;
 
 export function toStreamFields(event: NewRevocationEvent): Record<string, string> {

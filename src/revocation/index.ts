@@ -1,6 +1,6 @@
 // Revocation (issue 6): the records that kill tokens, the event stream every replica and resource
 // server follows, and the feed that serves it.
-export { agentDisabledKey, isRevokedBy, revocationKeys, revokedAgentKey, revokedJtiKey, revokedSidKey, revokedSubKey } from './records.ts';
+export { agentDisabledKey, isRevokedBy, revocationKeys, revokedAgentKey, revokedJtiKey, revokedSessionAgentKey, revokedSidKey, revokedSubKey } from './records.ts';
 export type { RevocableClaims } from './records.ts';
 export { REVOCATION_CHANNEL, REVOCATION_STREAM } from './events.ts';
 export type { RevocationEvent, RevocationEventType } from './events.ts';

@@ -13,6 +13,7 @@ describe('revocationKeys', () => {
     expect(revocationKeys(agentToken)).toEqual([
       'revoked:jti:j1', 'revoked:sid:s1', 'revoked:sub:okta|alice',
       'revoked:agent:agent-c', 'revoked:agent:agent-b', 'revoked:agent:agent-a',
+      'revoked:sidagent:s1:agent-c', 'revoked:sidagent:s1:agent-b', 'revoked:sidagent:s1:agent-a',
     ]);
   });
 
@@ -22,7 +23,7 @@ describe('revocationKeys', () => {
 });
 
 describe('isRevokedBy', () => {
-  const none = [null, null, null, null, null, null];
+  const none = [null, null, null, null, null, null, null, null, null];
   const only = (i: number, value: string) => none.map((v, j) => (j === i ? value : v));
 
   it('is live when no record exists', () => {
@@ -35,7 +36,8 @@ describe('isRevokedBy', () => {
   });
 
   it('a person or agent record kills tokens issued at or before its time, not after', () => {
-    for (const i of [2, 3, 4, 5]) {
+    // 2: person; 3–5: agents; 6–8: the agents within this session ("My agents" revoke).
+    for (const i of [2, 3, 4, 5, 6, 7, 8]) {
       expect(isRevokedBy(agentToken, only(i, '1000'))).toBe(true);
       expect(isRevokedBy(agentToken, only(i, '1001'))).toBe(true);
       expect(isRevokedBy(agentToken, only(i, '999'))).toBe(false);

@@ -8,12 +8,17 @@
 //   revoked:sub:{sub}          every session of the person ended at <at>    iat <= at = dead
 //   revoked:agent:{clientId}   kill switch at <at>: tokens the agent holds  iat <= at = dead
 //                              (client_id) or delegated onward (in `act`)
+//   revoked:sidagent:{sid}:{clientId}
+//                              the person revoked one agent in one session      iat <= at = dead
+//                              at <at> ("My agents"): tokens of that session the
+//                              agent holds (client_id) or delegated onward (in `act`)
 //   agent:disabled:{clientId}  the agent is disabled now (no TTL): nothing is issued to it
 
 export const revokedJtiKey = (jti: string) => `revoked:jti:${jti}`;
 export const revokedSidKey = (sid: string) => `revoked:sid:${sid}`;
 export const revokedSubKey = (sub: string) => `revoked:sub:${sub}`;
 export const revokedAgentKey = (clientId: string) => `revoked:agent:${clientId}`;
+export const revokedSessionAgentKey = (sid: string, clientId: string) => `revoked:sidagent:${sid}:${clientId}`;
 export const agentDisabledKey = (clientId: string) => `agent:disabled:${clientId}`;
 
 /** The claims revocation looks at (a subset of an RFC 9068 access token). */
@@ -29,7 +34,8 @@ export interface RevocableClaims {
 
 /**
  * The keys whose records decide the token, in a fixed order: jti, sid (if any), sub (if any),
- * then the agent records of client_id and of every actor (deduplicated).
+ * then the agent records of client_id and of every actor (deduplicated), then (with a sid) the
+ * session-agent records of the same agents.
  */
 export function revocationKeys(claims: RevocableClaims): string[] {
   const agents = [...new Set([claims.client_id, ...claims.actors])];
@@ -38,6 +44,7 @@ export function revocationKeys(claims: RevocableClaims): string[] {
     ...(claims.sid !== undefined ? [revokedSidKey(claims.sid)] : []),
     ...(claims.sub !== undefined ? [revokedSubKey(claims.sub)] : []),
     ...agents.map(revokedAgentKey),
+    ...(claims.sid !== undefined ? agents.map((agent) => revokedSessionAgentKey(claims.sid!, agent)) : []),
   ];
 }
 
@@ -57,7 +64,7 @@ export function isRevokedBy(claims: RevocableClaims, values: readonly (string | 
   return keys.some((key, i) => {
     const value = values[i];
     if (value === null || value === undefined) return false;
-    if (key.startsWith('revoked:sub:') || key.startsWith('revoked:agent:')) return hitsIssuedAt(value, claims.iat);
+    if (key.startsWith('revoked:sub:') || key.startsWith('revoked:agent:') || key.startsWith('revoked:sidagent:')) return hitsIssuedAt(value, claims.iat);
     return true;
   });
 }

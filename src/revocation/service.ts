@@ -9,7 +9,7 @@ import type { Logger } from '../ops/index.ts';
 import type { Store, Subscription } from '../store/index.ts';
 import { fromStreamEntry, REVOCATION_CHANNEL, REVOCATION_STREAM, toStreamFields } from './events.ts';
 import type { NewRevocationEvent, RevocationEvent } from './events.ts';
-import { agentDisabledKey, hitsIssuedAt, revokedAgentKey, revokedSidKey, revokedSubKey } from './records.ts';
+import { agentDisabledKey, hitsIssuedAt, revokedAgentKey, revokedSessionAgentKey, revokedSidKey, revokedSubKey } from './records.ts';
 
 /** Resource servers' clocks may run this far behind ours (seconds). */
 export const CLOCK_SKEW = 60;
@@ -26,6 +26,14 @@ export interface RevocationService {
    * onward (issued until now) is dead, for good.
    */
   disableAgent(clientId: string, reason: string): Promise<RevocationEvent>;
+  /**
+   * The person revoked one agent in one session ("My agents"): every token of that session the
+   * agent holds or delegated onward, issued until now, is dead (`revoked:sidagent` record and a
+   * `session-agent` event). The agent is not disabled: it may be given new tokens later.
+   */
+  revokeSessionAgent(session: { sid: string; sub: string }, clientId: string, reason: string): Promise<RevocationEvent>;
+  /** When each agent was revoked within the session (`revokeSessionAgent`), in order; undefined for never. */
+  sessionAgentRevokedAt(sid: string, clientIds: readonly string[]): Promise<(number | undefined)[]>;
   /** Lifts the runtime disable; tokens issued before it stay dead. Resolves to when. */
   enableAgent(clientId: string): Promise<number>;
   /** Whether the agent is disabled at runtime (config `disabled` is separate and static). */
@@ -113,6 +121,18 @@ export function createRevocationService(options: RevocationServiceOptions): Revo
       return append({ type: 'agent', at, until: at + recordTtl, clientId, reason });
     },
 
+    async revokeSessionAgent(session, clientId, reason) {
+      const at = now();
+      await store.set(revokedSessionAgentKey(session.sid, clientId), String(at), { ttl: recordTtl });
+      return append({ type: 'session-agent', at, until: at + recordTtl, sid: session.sid, sub: session.sub, clientId, reason });
+    },
+
+    async sessionAgentRevokedAt(sid, clientIds) {
+      if (clientIds.length === 0) return [];
+      const values = await store.getMany(clientIds.map((clientId) => revokedSessionAgentKey(sid, clientId)));
+      return values.map((value) => (value === null ? undefined : Number(value)));
+    },
+
     async enableAgent(clientId) {
       await store.del(agentDisabledKey(clientId));
       return now();
@@ -123,7 +143,11 @@ export function createRevocationService(options: RevocationServiceOptions): Revo
     },
 
     async coversToken({ sub, sid, clientId, iat }) {
-      const timed = [revokedAgentKey(clientId), ...(sub !== undefined ? [revokedSubKey(sub)] : [])];
+      const timed = [
+        revokedAgentKey(clientId),
+        ...(sub !== undefined ? [revokedSubKey(sub)] : []),
+        ...(sid !== undefined ? [revokedSessionAgentKey(sid, clientId)] : []),
+      ];
       const values = await store.getMany([...timed, ...(sid !== undefined ? [revokedSidKey(sid)] : [])]);
       const ended = sid !== undefined && values[timed.length] !== null;
       return ended || values.slice(0, timed.length).some((value) => value !== null && hitsIssuedAt(value!, iat));

@@ -31,13 +31,24 @@ export interface EnterpriseSession {
   expiresAt: number;
   lastSeenAt: number;
   /** The IdP session and subject (its `sid` and `sub` claims) for upstream logout. */
-  upstream: { idp: string; sid?: string; sub?: string; idToken?: string };
+  upstream: { idp: string } & UpstreamSession;
+}
+
+/**
+ * What upstream logout needs of the sign-in. For SAML, `sid` is the SessionIndex, `sub` the NameID
+ * value and `samlNameId` the rest of the NameID as sent (a LogoutRequest must repeat it exactly).
+ */
+export interface UpstreamSession {
+  sid?: string;
+  sub?: string;
+  idToken?: string;
+  samlNameId?: { format?: string; nameQualifier?: string; spNameQualifier?: string };
 }
 
 export type EndReason = 'logout' | 'upstream_logout' | 'admin' | 'expired';
 
 export interface SessionService {
-  create(input: { identity: FederatedIdentity; roles: string[]; upstream?: { sid?: string; sub?: string; idToken?: string } }): Promise<EnterpriseSession>;
+  create(input: { identity: FederatedIdentity; roles: string[]; upstream?: UpstreamSession }): Promise<EnterpriseSession>;
   /** The live session, or undefined when unknown, ended, expired or idle too long. */
   get(sid: string): Promise<EnterpriseSession | undefined>;
   /**

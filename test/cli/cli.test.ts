@@ -44,7 +44,7 @@ describe('check-config', () => {
     const res = await cli(['check-config', '--config', 'config/demo.yaml']);
     expect(res.code).toBe(0);
     expect(res.stdout).toEqual([
-      'config/demo.yaml: OK (development mode, issuer http://localhost:8080, store memory, 1 app(s), 2 agent(s), 2 resource(s), 0 role(s), 0 role mapping(s), session 8h)',
+      'config/demo.yaml: OK (development mode, issuer http://localhost:8080, store memory, 1 app(s), 3 agent(s), 2 resource(s), 3 role(s), 3 role mapping(s), session 8h)',
     ]);
   });
 

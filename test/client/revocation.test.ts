@@ -119,6 +119,25 @@ describe('revocation through the feed', () => {
     for (const token of tokens) await within(5000, async () => (await status(rs, token)) === 401);
   });
 
+  it('"My agents" revoke (a session-agent event): that agent\'s tokens of that session only', async () => {
+    const frank = await signInPerson(gw, { email: 'frank@example.test', groups: 'Finance' });
+    const other = await signInPerson(gw, { email: 'frank@example.test', groups: 'Finance' });
+    const revoked = await agentToken(frank);
+    const otherSession = await agentToken(other);
+    expect(await status(rs, revoked)).toBe(200);
+    const page = await frank.browser.get(`${gw.url}/account/agents`);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)?.[1];
+    // Revoke from the other session's browser: both of frank's sessions hold agent-a.
+    expect((await frank.browser.postForm(`${gw.url}/account/agents/revoke`, { agent: 'agent-a', csrf: csrf! })).status).toBe(303);
+    await within(5000, async () => (await status(rs, revoked)) === 401);
+    expectRevoked(await call(`${rs.url}/whoami`, { authorization: `Bearer ${revoked}` }), rs);
+    await within(5000, async () => (await status(rs, otherSession)) === 401);
+    // Another person's agent-a token is untouched, and the SDK made no introspection call.
+    const grace = await signInPerson(gw, { email: 'grace@example.test', groups: 'Finance' });
+    expect(await status(rs, await agentToken(grace))).toBe(200);
+    expect(counter.count('/token/introspection')).toBe(0);
+  });
+
   it('RFC 7009 revocation of one token: that jti only', async () => {
     const dave = await signInPerson(gw, { email: 'dave@example.test', groups: 'Finance' });
     const revoked = await agentToken(dave);
