@@ -26,6 +26,7 @@ import * as client from 'openid-client';
 import { Gauge } from 'prom-client';
 
 import type { Config } from '../config/index.ts';
+import type { FederatedIdentity } from '../identity/index.ts';
 import { createAuditTrail } from '../ops/index.ts';
 import type { Logger, Metrics } from '../ops/index.ts';
 import type { Policy } from '../policy/index.ts';
@@ -156,6 +157,20 @@ export function createFederation(deps: FederationDeps): Federation {
   const byDomain = new Map<string, Connector>();
   for (const connector of connectors.values()) for (const domain of connector.domains) byDomain.set(domain, connector);
 
+  /** The enterprise session of a federated sign-in, and what the interaction needs to finish it. */
+  async function startSession(identity: FederatedIdentity, upstream: Parameters<SessionService['create']>[0]['upstream']) {
+    const { roles } = policy.resolveRoles(identity);
+    const session = await sessions.create({ identity, roles, upstream });
+    const login: FederatedLogin = {
+      sid: session.sid,
+      accountId: accountIdOf(identity),
+      ...(identity.acr ? { acr: identity.acr } : {}),
+      amr: identity.amr,
+      authTime: identity.authTime,
+    };
+    return { session, roles, login };
+  }
+
   function connector(idp: string): Connector {
     const found = connectors.get(idp);
     if (!found) throw new FederationError('ERR_FEDERATION_UNKNOWN_IDP', `there is no identity provider "${idp}" here`);
@@ -218,15 +233,7 @@ export function createFederation(deps: FederationDeps): Federation {
       }
       const callbackUrl = new URL(`${config.issuer}/federation/oidc/${idp}/callback?${params}`);
       const { identity, upstream } = await chosen.complete(callbackUrl, tx);
-      const { roles } = policy.resolveRoles(identity);
-      const session = await sessions.create({ identity, roles, upstream });
-      const login: FederatedLogin = {
-        sid: session.sid,
-        accountId: accountIdOf(identity),
-        ...(identity.acr ? { acr: identity.acr } : {}),
-        amr: identity.amr,
-        authTime: identity.authTime,
-      };
+      const { session, roles, login } = await startSession(identity, upstream);
       await store.set(loginKey(tx.interactionUid), JSON.stringify(login), { ttl: TX_TTL });
       await audit.record('federation.login_succeeded', { idp, sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
       return { interactionUid: tx.interactionUid, login };
@@ -247,12 +254,8 @@ export function createFederation(deps: FederationDeps): Federation {
         if (!(await store.set(samlAssertionKey(idp, result.assertionId), '1', { ttl: Math.max(1, result.expiresAt - now()), ifAbsent: true }))) {
           throw new FederationError('ERR_SAML_REPLAY', 'this sign-in response was already used; start again from the application', 'assertion id replay (IdP-initiated)');
         }
-        const { identity, upstream } = result;
-        const { roles } = policy.resolveRoles(identity);
-        const session = await sessions.create({ identity, roles, upstream });
-        const login: FederatedLogin = {
-          sid: session.sid, accountId: accountIdOf(identity), ...(identity.acr ? { acr: identity.acr } : {}), amr: identity.amr, authTime: identity.authTime,
-        };
+        const { session, roles, login } = await startSession(result.identity, result.upstream);
+        const { identity } = result;
         const binding = randomBytes(24).toString('base64url');
         await store.set(idpInitiatedKey(sha256(binding)), JSON.stringify({ login, clientId: target.app }), { ttl: TX_TTL });
         await audit.record('federation.idp_initiated_login', { idp, protocol: 'saml', app: target.app, sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
@@ -292,16 +295,8 @@ export function createFederation(deps: FederationDeps): Federation {
       if (!(await store.take(samlRequestKey(result.inResponseTo)))) {
         throw new FederationError('ERR_SAML_REPLAY', 'this sign-in has expired or was already completed; start again from the application', 'InResponseTo already consumed');
       }
-      const { identity, upstream } = result;
-      const { roles } = policy.resolveRoles(identity);
-      const session = await sessions.create({ identity, roles, upstream });
-      const login: FederatedLogin = {
-        sid: session.sid,
-        accountId: accountIdOf(identity),
-        ...(identity.acr ? { acr: identity.acr } : {}),
-        amr: identity.amr,
-        authTime: identity.authTime,
-      };
+      const { identity } = result;
+      const { session, roles, login } = await startSession(identity, result.upstream);
       await store.set(loginKey(tx.interactionUid), JSON.stringify(login), { ttl: TX_TTL });
       await audit.record('federation.login_succeeded', { idp, protocol: 'saml', sub: session.accountId, sid: session.sid, roles, groupsComplete: identity.groupsComplete });
       return { interactionUid: tx.interactionUid, login };

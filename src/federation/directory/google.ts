@@ -3,6 +3,7 @@
 // itself with a JWT bearer assertion (RFC 7523 §2.1) signed by its private key.
 import { SignJWT, importPKCS8 } from 'jose';
 
+import { parseServiceAccountKey } from '../../config/index.ts';
 import type { ServiceAccountKey } from '../../config/index.ts';
 import { FederationError } from '../errors.ts';
 
@@ -94,4 +95,38 @@ export function createGoogleDirectory(options: GoogleDirectoryOptions): GoogleDi
       return groups;
     },
   };
+}
+
+/** An identity provider's `directory` settings (OIDC and SAML Google Workspace presets alike). */
+export interface GoogleDirectorySettings {
+  enabled: boolean;
+  serviceAccountKey: string;
+  adminEmail: string;
+  tokenUrl: string;
+  baseUrl: string;
+  pageSize: number;
+}
+
+const directories = new WeakMap<GoogleDirectorySettings, GoogleDirectory>();
+
+/**
+ * The Directory client for an IdP's settings, made once per settings object; undefined when the
+ * directory is off or the key does not parse (config validation reports that with its path).
+ */
+export function directoryFor(
+  settings: GoogleDirectorySettings | undefined,
+  context: { fetch: typeof fetch; now: () => number },
+): GoogleDirectory | undefined {
+  if (!settings?.enabled) return undefined;
+  let directory = directories.get(settings);
+  if (!directory) {
+    const key = parseServiceAccountKey(settings.serviceAccountKey);
+    if (!key) return undefined;
+    directory = createGoogleDirectory({
+      fetch: context.fetch, now: context.now, key, adminEmail: settings.adminEmail,
+      tokenUrl: settings.tokenUrl, baseUrl: settings.baseUrl, pageSize: settings.pageSize,
+    });
+    directories.set(settings, directory);
+  }
+  return directory;
 }

@@ -4,31 +4,13 @@
 // the Admin SDK Directory API through a service account with domain-wide delegation.
 import type { OidcIdentityProviderConfig } from '../../config/index.ts';
 import { stringClaim } from '../claims.ts';
-import { parseServiceAccountKey } from '../../config/index.ts';
-import { createGoogleDirectory } from '../directory/google.ts';
-import type { GoogleDirectory } from '../directory/google.ts';
+import { directoryFor } from '../directory/google.ts';
 import { FederationError } from '../errors.ts';
-import type { OidcPreset, PresetContext } from './preset.ts';
+import type { OidcPreset } from './preset.ts';
 import { commonIdentity, toGroups } from './preset.ts';
 
 type Google = Extract<OidcIdentityProviderConfig, { preset: 'google-workspace' }>;
 
-const directories = new WeakMap<Google, GoogleDirectory>();
-
-function directoryFor(config: Google, context: PresetContext): GoogleDirectory | undefined {
-  if (!config.directory?.enabled) return undefined;
-  let directory = directories.get(config);
-  if (!directory) {
-    const key = parseServiceAccountKey(config.directory.serviceAccountKey);
-    if (!key) return undefined;
-    directory = createGoogleDirectory({
-      fetch: context.fetch, now: context.now, key, adminEmail: config.directory.adminEmail,
-      tokenUrl: config.directory.tokenUrl, baseUrl: config.directory.baseUrl, pageSize: config.directory.pageSize,
-    });
-    directories.set(config, directory);
-  }
-  return directory;
-}
 
 export const googleWorkspacePreset: OidcPreset<Google> = {
   name: 'google-workspace',
@@ -50,7 +32,7 @@ export const googleWorkspacePreset: OidcPreset<Google> = {
     const base = commonIdentity(config, claims);
     let groups: ReturnType<typeof toGroups> = [];
     let groupsComplete = false;
-    const directory = directoryFor(config, context);
+    const directory = directoryFor(config.directory, context);
     if (directory && base.email) {
       try {
         const found = await directory.groupsOf(base.email);
@@ -67,7 +49,7 @@ export const googleWorkspacePreset: OidcPreset<Google> = {
 
   async probe(config, context) {
     if (!config.directory?.enabled) return [{ name: 'directory', ok: true, message: 'group look-up is not configured: group-based roles will not apply to Google sign-ins' }];
-    const directory = directoryFor(config, context);
+    const directory = directoryFor(config.directory, context);
     if (!directory) return [{ name: 'directory', ok: false, message: 'directory.serviceAccountKey is not a Google service account key (JSON with client_email and private_key)' }];
     try {
       await directory.token();

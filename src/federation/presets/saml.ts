@@ -11,10 +11,8 @@
 //   generic          attribute names configurable.
 // The key is never a transient NameID or an email address: a NameID key must be persistent.
 import type { SamlIdentityProviderConfig } from '../../config/index.ts';
-import { parseServiceAccountKey } from '../../config/index.ts';
 import type { FederatedIdentity, IdentityGroup } from '../../identity/index.ts';
-import { createGoogleDirectory } from '../directory/google.ts';
-import type { GoogleDirectory } from '../directory/google.ts';
+import { directoryFor } from '../directory/google.ts';
 import { createGraphClient } from '../directory/graph.ts';
 import type { GraphClient } from '../directory/graph.ts';
 import { FederationError } from '../errors.ts';
@@ -200,21 +198,6 @@ export const samlAzureAdPreset: SamlPreset<AzureSaml> = {
   },
 };
 
-const directories = new WeakMap<GoogleSaml, GoogleDirectory>();
-function directoryFor(config: GoogleSaml, context: PresetContext): GoogleDirectory | undefined {
-  if (!config.directory?.enabled) return undefined;
-  let directory = directories.get(config);
-  if (!directory) {
-    const key = parseServiceAccountKey(config.directory.serviceAccountKey);
-    if (!key) return undefined;
-    directory = createGoogleDirectory({
-      fetch: context.fetch, now: context.now, key, adminEmail: config.directory.adminEmail,
-      tokenUrl: config.directory.tokenUrl, baseUrl: config.directory.baseUrl, pageSize: config.directory.pageSize,
-    });
-    directories.set(config, directory);
-  }
-  return directory;
-}
 
 export const samlGoogleWorkspacePreset: SamlPreset<GoogleSaml> = {
   name: 'google-workspace',
@@ -231,7 +214,7 @@ export const samlGoogleWorkspacePreset: SamlPreset<GoogleSaml> = {
     }
     let groups = toGroups(config, groupNames(config, this as SamlPreset, assertion));
     let groupsComplete = groups.length < GOOGLE_GROUP_CAP;
-    const directory = directoryFor(config, context);
+    const directory = directoryFor(config.directory, context);
     if (directory && base.email) {
       try {
         const found = await directory.groupsOf(base.email);
