@@ -39,5 +39,7 @@ COPY --chown=0:0 bin ./bin
 USER 65532:65532
 EXPOSE 8080
 # Exec form: node is PID 1 and receives SIGTERM directly (no shell in between).
-ENTRYPOINT ["/nodejs/bin/node", "/app/bin/agentgate.js"]
+# --max-semi-space-size=8: a young generation of 2 × 8 MiB instead of V8's 2 × 16 MiB keeps each
+# minor GC pause short — the tail latency of the token endpoint (README "Exchanging tokens").
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "/app/bin/agentgate.js"]
 CMD ["serve", "--config", "/etc/agentgate/config.yaml"]

@@ -23,6 +23,8 @@ import { createSessionService } from '../src/session/index.ts';
 import { createRedisClient, createRedisStore, waitUntilReachable } from '../src/store/index.ts';
 import { freePort } from '../test/support/redis-server.ts';
 
+/** As the Dockerfile's ENTRYPOINT and `npm start` (test/helm/image.test.ts keeps them equal). */
+const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=8'];
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -118,8 +120,9 @@ apps:
 `);
   // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the gateway (inspect with Chrome DevTools).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  // BENCH_NODE_FLAGS, e.g. "--max-semi-space-size=32", to try V8 settings for the gateway.
-  profile.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
+  // The gateway runs with the V8 flags the image runs it with; BENCH_NODE_FLAGS adds or overrides
+  // (e.g. "--trace-gc", or "--max-semi-space-size=16" for V8's default young generation).
+  profile.push(...GATEWAY_NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
   // BENCH_GATEWAY_LOG=file keeps the gateway's output (logs, --trace-gc) for inspection.
   const gatewayLog = process.env.BENCH_GATEWAY_LOG ? openSync(process.env.BENCH_GATEWAY_LOG, 'w') : 'ignore';
   const gateway = spawn('taskset', ['-c', '0', process.execPath, ...profile, join(ROOT, 'bin/agentgate.js'), 'serve', '--config', configFile], { stdio: ['ignore', gatewayLog, gatewayLog], cwd: ROOT });

@@ -34,12 +34,21 @@ describe('Dockerfile', () => {
 
   it('runs as the non-root user the chart expects, node as PID 1, serve on the chart\'s config path', () => {
     expect(instructions).toContain(`USER ${values.securityContext.runAsUser}:${values.securityContext.runAsGroup}`);
-    expect(instructions).toContain('ENTRYPOINT ["/nodejs/bin/node", "/app/bin/agentgate.js"]');
+    expect(instructions).toContain('ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "/app/bin/agentgate.js"]');
     expect(instructions).toContain('CMD ["serve", "--config", "/etc/agentgate/config.yaml"]');
     const deployment = readFileSync(join(CHART, 'templates/deployment.yaml'), 'utf8');
     expect(deployment).toContain('args: ["serve", "--config", "/etc/agentgate/config.yaml"]');
     // The preStop fallback (Kubernetes < 1.30) uses the image's node: there is no shell or sleep.
     expect(deployment).toContain('command: ["/nodejs/bin/node", "-e"');
+  });
+
+  it('the image, npm start and the exchange benchmark run node with the same V8 flags', () => {
+    const entrypoint = JSON.parse(instructions.find((l) => l.startsWith('ENTRYPOINT'))!.slice('ENTRYPOINT'.length)) as string[];
+    const flags = entrypoint.filter((arg) => arg.startsWith('--'));
+    expect(flags).toEqual(['--max-semi-space-size=8']);
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${flags.join(' ')} bin/agentgate.js serve --config config/demo.yaml`);
+    expect(readFileSync(join(REPO, 'bench/exchange.ts'), 'utf8')).toContain(`const GATEWAY_NODE_FLAGS = ${JSON.stringify(flags).replace(/"/g, "'")};`);
   });
 
   it('.dockerignore lets in exactly what the build copies', () => {
