@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { runWalkthrough } from './demo/index.ts';
 import { runCli } from './cli/index.ts';
+import { colorFor } from './cli/style.ts';
 import { ConfigError, loadConfigFile } from './config/index.ts';
 import type { Config } from './config/index.ts';
 import { createKeyRing, generateSigningKey, KeyFileError, readKeyFile } from './keys/index.ts';
@@ -143,7 +144,7 @@ function printDevelopmentBanner(config: Config, configPath: string, port: number
  * `agentgate demo walkthrough`: the demo config served in-process on a free loopback port (its
  * issuer, and so the demo IdP's, follow the port), the story run against it over HTTP, then closed.
  */
-export async function walkthrough(configPath: string, io: { stdout: (line: string) => void; stderr: (line: string) => void; color: boolean; env: Readonly<Record<string, string | undefined>> } = { stdout: out, stderr: err, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, env: process.env }): Promise<number> {
+export async function walkthrough(configPath: string, io: { stdout: (line: string) => void; stderr: (line: string) => void; color: boolean; env: Readonly<Record<string, string | undefined>> } = { stdout: out, stderr: err, color: colorFor(process.stdout, process.env), env: process.env }): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -191,6 +192,7 @@ export async function main(): Promise<void> {
     env: process.env,
     stdout: out,
     stderr: err,
+    color: colorFor(process.stdout, process.env),
     serve,
     walkthrough: (configPath) => walkthrough(configPath),
     version: packageVersion(),

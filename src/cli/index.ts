@@ -12,6 +12,7 @@ import { createPolicy, decisionToJson, formatDecision } from '../policy/index.ts
 import { keysGenerate, keysRotate } from '../keys/index.ts';
 import type { CliIo } from '../keys/index.ts';
 import { runAdminCommand } from './admin.ts';
+import { createStyle, withProgress } from './style.ts';
 
 export interface CliDeps extends CliIo {
   env: Readonly<Record<string, string | undefined>>;
@@ -81,7 +82,8 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
             options: { out: { type: 'string', short: 'o' }, alg: { type: 'string' }, force: { type: 'boolean' } },
           });
           if (!values.out) return usage(deps, 'keys generate needs --out FILE');
-          return await keysGenerate({ out: values.out, alg: values.alg, force: values.force ?? false }, deps);
+          return await withProgress(`generating a ${values.alg ?? 'ES256'} signing key`, deps,
+            () => keysGenerate({ out: values.out!, alg: values.alg, force: values.force ?? false }, deps));
         }
         if (sub === 'rotate') {
           const { values } = parseArgs({
@@ -89,7 +91,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
             options: { file: { type: 'string', short: 'f' }, alg: { type: 'string' }, keep: { type: 'string' } },
           });
           if (!values.file) return usage(deps, 'keys rotate needs --file FILE');
-          return await keysRotate({ file: values.file, alg: values.alg, keep: values.keep }, deps);
+          return await withProgress(`rotating ${values.file}`, deps, () => keysRotate({ file: values.file!, alg: values.alg, keep: values.keep }, deps));
         }
         return usage(deps, sub ? `unknown keys command "${sub}"` : 'keys needs a command: generate or rotate');
       }
@@ -224,6 +226,7 @@ async function idpTest(path: string, only: string | undefined, deps: CliDeps): P
     deps.stderr(only ? `agentgate: no identity provider "${only}" in ${path}` : `agentgate: ${path} configures no identity providers`);
     return EXIT_USAGE;
   }
+  const style = createStyle(deps.color === true);
   let failed = 0;
   for (const idp of idps) {
     const common = { fetch: deps.fetch ?? fetch, now: () => Math.floor(Date.now() / 1000), logger: createLogger({ level: 'silent' }) };
@@ -234,12 +237,16 @@ async function idpTest(path: string, only: string | undefined, deps: CliDeps): P
         redirectUri: `${config.issuer}/federation/oidc/${idp.id}/callback`,
         allowInsecureLoopback: config.mode === 'development',
       });
-    const checks: ProbeCheck[] = await connector.probe();
-    deps.stdout(`${idp.id} (${idp.preset})`);
+    // Discovery, JWKS, metadata and directory look-ups can take seconds: say so at a terminal.
+    const checks: ProbeCheck[] = await withProgress(`checking ${idp.id}`, deps, () => connector.probe());
+    deps.stdout(style.bold(`${idp.id} (${idp.preset})`));
     for (const check of checks) {
       if (!check.ok) failed += 1;
-      deps.stdout(`  ${check.ok ? '✓' : '✗'} ${check.name}: ${check.message}`);
+      deps.stdout(`  ${check.ok ? style.ok('✓') : style.fail('✗')} ${check.name}: ${check.ok ? check.message : style.fail(check.message)}`);
     }
   }
+  deps.stdout(failed === 0
+    ? style.ok(`all checks passed (${idps.length} identity ${idps.length === 1 ? 'provider' : 'providers'})`)
+    : style.fail(`${failed} ${failed === 1 ? 'check' : 'checks'} failed`));
   return failed === 0 ? 0 : EXIT_REFUSED;
 }

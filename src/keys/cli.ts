@@ -10,6 +10,8 @@ import { rotateKeyFile, writeKeyFile } from './key-file.ts';
 export interface CliIo {
   stdout: (line: string) => void;
   stderr: (line: string) => void;
+  /** A person at a terminal: colours and progress lines (src/cli/style.ts). */
+  color?: boolean;
 }
 
 export interface KeysCliDeps {

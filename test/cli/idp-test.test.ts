@@ -83,7 +83,7 @@ const OKTA_OK = [
 describe('agentgate idp test', () => {
   it('passes every check against a reachable Okta and exits 0', async () => {
     const res = await idpTest('--config', oktaOnly);
-    expect(res).toEqual({ code: 0, stdout: OKTA_OK, stderr: [] });
+    expect(res).toEqual({ code: 0, stdout: [...OKTA_OK, 'all checks passed (1 identity provider)'], stderr: [] });
     expect(okta.host.requests.map((request) => request.url)).toEqual(expect.arrayContaining([
       'https://acme.okta.com/oauth2/default/.well-known/openid-configuration',
       'https://acme.okta.com/oauth2/default/v1/keys',
@@ -99,6 +99,7 @@ describe('agentgate idp test', () => {
         stdout: [
           'okta (okta)',
           '  ✗ discovery: the identity provider "okta" could not be reached; try again shortly (https://acme.okta.com/oauth2/default/.well-known/openid-configuration)',
+          '1 check failed',
         ],
         stderr: [],
       });
@@ -110,16 +111,34 @@ describe('agentgate idp test', () => {
   });
 
   it('checks only the IdP named, else all of them (exit 3 if any fails)', async () => {
-    expect(await idpTest('--config', twoIdps, 'okta')).toEqual({ code: 0, stdout: OKTA_OK, stderr: [] });
+    expect(await idpTest('--config', twoIdps, 'okta')).toEqual({ code: 0, stdout: [...OKTA_OK, 'all checks passed (1 identity provider)'], stderr: [] });
     expect(await idpTest('--config', twoIdps)).toEqual({
       code: 3,
       stdout: [
         ...OKTA_OK,
         'globex (okta)',
         '  ✗ discovery: the identity provider "globex" could not be reached; try again shortly (https://globex.okta.com/.well-known/openid-configuration)',
+        '1 check failed',
       ],
       stderr: [],
     });
+  });
+
+  it('colours the result and shows progress on stderr only for a person at a terminal', async () => {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const code = await runCli(['idp', 'test', '--config', oktaOnly], {
+      env: { OKTA_CLIENT_SECRET: SECRET }, stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line),
+      serve: async () => 0, version: 'test', fetch: internet.fetch, color: true,
+    });
+    expect(code).toBe(0);
+    expect(stdout[0]).toBe('\x1b[1mokta (okta)\x1b[22m');
+    expect(stdout[1]).toBe('  \x1b[32m✓\x1b[39m discovery: issuer https://acme.okta.com/oauth2/default');
+    expect(stdout.at(-1)).toBe('\x1b[32mall checks passed (1 identity provider)\x1b[39m');
+    expect(stderr[0]).toBe('\x1b[2mchecking okta …\x1b[22m');
+    expect(stderr[1]!.replace(/\d+\.\d s/, 'N s')).toBe('\x1b[2mchecking okta … done in N s\x1b[22m');
+    // Without a terminal (the tests above): no escape codes, no progress lines.
+    expect((await idpTest('--config', oktaOnly)).stdout.join('\n')).not.toContain('\x1b[');
   });
 
   it('exits 2 for an IdP id the config does not have', async () => {

@@ -74,7 +74,7 @@ describe('agentgate idp test (SAML)', () => {
     const res = await idpTest('--config', configFile, 'down');
     expect(res).toEqual({
       code: 3,
-      stdout: ['down (generic)', '  ✗ metadata: the IdP metadata at http://127.0.0.1:1/metadata could not be fetched (http://127.0.0.1:1/metadata)'],
+      stdout: ['down (generic)', '  ✗ metadata: the IdP metadata at http://127.0.0.1:1/metadata could not be fetched (http://127.0.0.1:1/metadata)', '1 check failed'],
       stderr: [],
     });
   });
