@@ -5,10 +5,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 
-import { freePort } from '../../test/support/redis-server.ts';
+import { freePort, startRedis } from '../../test/support/redis-server.ts';
 import { backends, newPrefix, openRedis } from '../../test/support/stores.ts';
 import type { Opened } from '../../test/support/stores.ts';
-import { compareStreamIds, createMemoryStore, createRedisClient, createRedisStore, isStreamId, StoreUnavailableError } from './index.ts';
+import { compareStreamIds, createMemoryStore, createRedisClient, createRedisStore, isStreamId, StoreUnavailableError, waitUntilReachable } from './index.ts';
 import type { Store } from './index.ts';
 
 
@@ -496,5 +496,38 @@ describe('redis store outage', () => {
 
     expect(errors.map((e) => e.operation)).toEqual(['get', 'ping', 'write']);
     expect(errors[0]?.error).toBe((getError as Error).cause);
+  });
+
+  it('gives up on a Redis that does not answer after commandTimeout (a busy server), and recovers', async () => {
+    const server = await startRedis();
+    const keyPrefix = newPrefix();
+    const client = createRedisClient({ url: server.url, keyPrefix, connectTimeout: 0.5, commandTimeout: 0.3 });
+    const store = createRedisStore(client, { keyPrefix });
+    const blocker = new Redis(server.url);
+    try {
+      expect(await waitUntilReachable(store, 3000)).toBe(true);
+      await store.set('k', 'v');
+      // A script busy for 1.5 s: the real server answers nobody meanwhile.
+      const busy = blocker.eval(`local s = redis.call('TIME')
+        while true do
+          local n = redis.call('TIME')
+          if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 1500000 then break end
+        end
+        return 1`, 0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = Date.now();
+      const [read, many] = await Promise.allSettled([store.get('k'), store.getMany(['k'])]);
+      const waited = Date.now() - started;
+      expect(read).toMatchObject({ status: 'rejected', reason: { name: 'StoreUnavailableError', operation: 'get' } });
+      expect(many).toMatchObject({ status: 'rejected', reason: { name: 'StoreUnavailableError', operation: 'getMany' } });
+      expect(((read as PromiseRejectedResult).reason as Error).cause).toMatchObject({ message: 'no answer from Redis within 300 ms' });
+      expect(waited).toBeLessThan(1000);
+      await busy;
+      expect(await store.get('k')).toBe('v');
+    } finally {
+      blocker.disconnect();
+      await store.close();
+      await server.dispose();
+    }
   });
 });
