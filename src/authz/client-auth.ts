@@ -7,12 +7,11 @@
 // asymmetric alg, and are accepted once (oidc-provider's ReplayDetection, shared with it). Every
 // authentication failure is `401 invalid_client` "client authentication failed" — the client
 // learns nothing about which check failed.
-import { createHash, timingSafeEqual } from 'node:crypto';
-
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { ClientMetadata } from 'oidc-provider';
 
+import { sameSecret } from '../http/index.ts';
 import { InvalidClientAuth, InvalidRequest } from './errors.ts';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -76,10 +75,6 @@ function formDecode(value: string): string {
   return decoded;
 }
 
-function sameSecret(a: string, b: string): boolean {
-  // Hash first so the comparison is constant-time whatever the lengths.
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
 
 /** Client id and secret of an HTTP Basic header (RFC 6749 §2.3.1: form-encoded, then base64). */
 function parseBasic(header: string): { clientId: string; secret: string } {

@@ -9,7 +9,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 import type { RequestHandler } from 'express';
 
-function sameSecret(a: string, b: string): boolean {
+/** Constant-time comparison of two secrets (also for client authentication, src/authz/client-auth.ts). */
+export function sameSecret(a: string, b: string): boolean {
   // Hash first so the comparison is constant-time whatever the lengths.
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }

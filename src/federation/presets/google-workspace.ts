@@ -7,7 +7,7 @@ import { stringClaim } from '../claims.ts';
 import { directoryFor } from '../directory/google.ts';
 import { FederationError } from '../errors.ts';
 import type { OidcPreset } from './preset.ts';
-import { commonIdentity, toGroups } from './preset.ts';
+import { commonIdentity, googleDirectoryGroups } from './preset.ts';
 
 type Google = Extract<OidcIdentityProviderConfig, { preset: 'google-workspace' }>;
 
@@ -30,18 +30,9 @@ export const googleWorkspacePreset: OidcPreset<Google> = {
         `${who} is not part of an allowed Google Workspace domain (${config.hostedDomains.join(', ')})`, `hd ${hd ?? 'absent'}`);
     }
     const base = commonIdentity(config, claims);
-    let groups: ReturnType<typeof toGroups> = [];
-    let groupsComplete = false;
-    const directory = directoryFor(config.directory, context);
-    if (directory && base.email) {
-      try {
-        const found = await directory.groupsOf(base.email);
-        groups = toGroups(config, found.map((g) => g.email), new Map(found.flatMap((g) => (g.name ? [[g.email, g.name] as [string, string]] : []))));
-        groupsComplete = true;
-      } catch (error) {
-        context.logger.warn({ idp: config.id, reason: (error as Error).message }, 'Google Workspace groups could not be read; group-based roles will not apply');
-      }
-    }
+    const found = await googleDirectoryGroups(config, base.email, context);
+    const groups = found ?? [];
+    const groupsComplete = Array.isArray(found);
     return { ...base, groups, groupsComplete, attributes: { hd } };
   },
 

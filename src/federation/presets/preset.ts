@@ -7,6 +7,8 @@ import type { FederatedIdentity, IdentityGroup } from '../../identity/index.ts';
 import type { Logger } from '../../ops/index.ts';
 import { stringClaim, stringListClaim } from '../claims.ts';
 import { FederationError } from '../errors.ts';
+import { directoryFor } from '../directory/google.ts';
+import type { GoogleDirectorySettings } from '../directory/google.ts';
 import type { ProbeCheck } from '../types.ts';
 
 export type IdTokenClaims = Record<string, unknown> & { sub: string; iss: string };
@@ -63,4 +65,25 @@ export function toGroups(config: Pick<OidcIdentityProviderConfig, 'id' | 'groupA
     const name = config.groupAliases[id] ?? names?.get(id);
     return { idp: config.id, id, ...(name ? { name } : {}) };
   });
+}
+
+/**
+ * A Google Workspace person's groups from the Admin SDK Directory API (OIDC and SAML presets
+ * alike): undefined when there is nothing to ask (no directory configured, no email), null when
+ * the directory could not be read (group-based roles then do not apply; logged).
+ */
+export async function googleDirectoryGroups(
+  config: Pick<OidcIdentityProviderConfig, 'id' | 'groupAliases'> & { directory?: GoogleDirectorySettings | undefined },
+  email: string | undefined,
+  context: PresetContext,
+): Promise<IdentityGroup[] | null | undefined> {
+  const directory = directoryFor(config.directory, context);
+  if (!directory || !email) return undefined;
+  try {
+    const found = await directory.groupsOf(email);
+    return toGroups(config, found.map((g) => g.email), new Map(found.flatMap((g) => (g.name ? [[g.email, g.name] as [string, string]] : []))));
+  } catch (error) {
+    context.logger.warn({ idp: config.id, reason: (error as Error).message }, 'Google Workspace groups could not be read; group-based roles will not apply');
+    return null;
+  }
 }

@@ -12,14 +12,13 @@
 // The key is never a transient NameID or an email address: a NameID key must be persistent.
 import type { SamlIdentityProviderConfig } from '../../config/index.ts';
 import type { FederatedIdentity, IdentityGroup } from '../../identity/index.ts';
-import { directoryFor } from '../directory/google.ts';
 import { createGraphClient } from '../directory/graph.ts';
 import type { GraphClient } from '../directory/graph.ts';
 import { FederationError } from '../errors.ts';
 import type { SamlAssertion } from '../saml/assertion.ts';
 import type { ProbeCheck } from '../types.ts';
 import type { PresetContext } from './preset.ts';
-import { toGroups } from './preset.ts';
+import { googleDirectoryGroups, toGroups } from './preset.ts';
 
 export const NAMEID_PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
@@ -214,17 +213,10 @@ export const samlGoogleWorkspacePreset: SamlPreset<GoogleSaml> = {
     }
     let groups = toGroups(config, groupNames(config, this as SamlPreset, assertion));
     let groupsComplete = groups.length < GOOGLE_GROUP_CAP;
-    const directory = directoryFor(config.directory, context);
-    if (directory && base.email) {
-      try {
-        const found = await directory.groupsOf(base.email);
-        groups = toGroups(config, found.map((g) => g.email), new Map(found.flatMap((g) => (g.name ? [[g.email, g.name] as [string, string]] : []))));
-        groupsComplete = true;
-      } catch (error) {
-        context.logger.warn({ idp: config.id, reason: (error as Error).message }, 'Google Workspace groups could not be read; group-based roles will not apply');
-        groupsComplete = false;
-      }
-    }
+    // The Directory API, when configured, replaces the attribute (which Google caps).
+    const found = await googleDirectoryGroups(config, base.email, context);
+    if (found) groups = found;
+    if (found !== undefined) groupsComplete = found !== null;
     return { ...base, groups, groupsComplete, attributes: { hd: domain } };
   },
 };
