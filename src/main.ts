@@ -10,6 +10,7 @@ import { runCli } from './cli/index.ts';
 import { colorFor } from './cli/style.ts';
 import { ConfigError, loadConfigFile } from './config/index.ts';
 import type { Config } from './config/index.ts';
+import { warmUpIdentityProviders } from './federation/index.ts';
 import { createKeyRing, generateSigningKey, KeyFileError, readKeyFile } from './keys/index.ts';
 import type { KeyRing } from './keys/index.ts';
 import { createGracefulShutdown, createLogger, createMetrics } from './ops/index.ts';
@@ -82,6 +83,8 @@ export async function serve(configPath: string): Promise<number> {
   const { port } = server.address() as AddressInfo;
   logger.info({ issuer: config.issuer, host: config.listen.host, port, mode: config.mode, keyId: keyRing.signingKey.kid }, 'agentgate listening');
   if (config.mode === 'development') printDevelopmentBanner(config, configPath, port);
+  // In the background: metadata and keys are fetched now rather than at the first sign-in.
+  void warmUpIdentityProviders(gateway.federation.connectors.values(), logger);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {

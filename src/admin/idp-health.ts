@@ -3,7 +3,7 @@
 // certificates' expiry, and the last successful sign-in through it, recorded by the interaction
 // that completes a federated sign-in (`idp:lastsignin:{idp}`, kept 90 days).
 import type { Connector, ProbeCheck } from '../federation/index.ts';
-import { isSamlConnector } from '../federation/index.ts';
+import { isSamlConnector, probeWithin } from '../federation/index.ts';
 import type { Store } from '../store/index.ts';
 
 const LAST_SIGN_IN_TTL = 90 * 24 * 3600;
@@ -42,14 +42,7 @@ export async function idpHealth(connectors: Iterable<Connector>, recorder: SignI
   const list = [...connectors];
   const last = await recorder.last(list.map((c) => c.id));
   return Promise.all(list.map(async (connector, i) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<ProbeCheck[]>((resolve) => {
-      timer = setTimeout(() => resolve([{ name: 'probe', ok: false, message: `no answer within ${timeoutMs / 1000}s` }]), timeoutMs);
-    });
-    const checks = await Promise.race([
-      connector.probe().catch((error: unknown) => [{ name: 'probe', ok: false, message: (error as Error).message }]),
-      timeout,
-    ]).finally(() => clearTimeout(timer));
+    const checks = await probeWithin(connector, timeoutMs);
     const lastSignIn = last[i];
     return {
       id: connector.id, type: connector.type, displayName: connector.displayName, checks,

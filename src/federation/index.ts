@@ -3,6 +3,7 @@
 export { createFederation, BROWSER_COOKIE } from './service.ts';
 export type { FederatedLogin, Federation, FederationDeps } from './service.ts';
 export { FederationError } from './errors.ts';
+export { probeWithin, warmUpIdentityProviders } from './probe.ts';
 export type { FederationErrorCode } from './errors.ts';
 export { createFederationRouter } from './routes.ts';
 export type { Connector, ProbeCheck } from './types.ts';

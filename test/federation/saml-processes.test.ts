@@ -85,6 +85,15 @@ const sessionsOfAlice = () => redis.store.setMembers('sess:bySub:okta-saml|00u1a
 const audit = async () => (await redis.store.readStream('audit', 500)).map((e) => e.fields);
 
 describe('one SAML response, two gateway processes, one Redis', () => {
+  it('loads the IdP metadata at start, with a log line saying it is ready (start-up warm-up)', async () => {
+    for (const gatewayProcess of [first!, second!]) {
+      await expect.poll(() => gatewayProcess.output().split('\n').filter((line) => line.includes('"msg":"SAML IdP metadata loaded"')).length).toBe(1);
+      const loaded = JSON.parse(gatewayProcess.output().split('\n').find((line) => line.includes('"msg":"SAML IdP metadata loaded"'))!) as Record<string, unknown>;
+      expect(loaded).toMatchObject({ level: 'info', idp: 'okta-saml', source: join(dir, 'idp', 'metadata.xml'), signingCertificates: 1 });
+      await expect.poll(() => gatewayProcess.output().includes('"msg":"identity provider ready"')).toBe(true);
+    }
+  });
+
   it('makes at most one session when posted to both at once; the other is refused as a replay and audited', async () => {
     const gw = { url: issuer } as TestGateway;
     const s = await startSamlSignIn(gw, createPeerBrowser(internet), { username: 'alice', password: 'alice-pass', idpHint: 'okta-saml' });

@@ -61,10 +61,11 @@ describe('createMetadataSource', () => {
     let t = 1_000;
     let serve: () => Response = () => new Response(metadata('https://idp', [a]));
     let fetches = 0;
+    const lines: Record<string, unknown>[] = [];
     const source = createMetadataSource(samlConfig('https://idp/metadata'), {
       fetch: async () => { fetches += 1; return serve(); },
       now: () => t,
-      logger: createLogger({ level: 'silent' }),
+      logger: createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } } }),
     });
     expect((await source.get()).signingCertificates.map((c) => c.subject)).toEqual(['CN=a']);
     await source.get();
@@ -82,6 +83,15 @@ describe('createMetadataSource', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect((await source.get()).signingCertificates).toHaveLength(2);
     expect(source.status().lastError).toBe('the IdP metadata at https://idp/metadata answered 500');
+    // Each load is a log line an operator can follow; the rollover names the certificate it added.
+    const [fa, fb] = (await source.get()).signingCertificates.map((c) => c.fingerprint);
+    expect(lines.map(({ msg, idp, source: from, signingCertificates, added, removed, reason }) => ({ msg, idp, from, signingCertificates, added, removed, reason }))).toEqual([
+      { msg: 'SAML IdP metadata loaded', idp: 'x', from: 'https://idp/metadata', signingCertificates: 1, added: undefined, removed: undefined, reason: undefined },
+      { msg: 'SAML IdP metadata refreshed: signing certificates changed', idp: 'x', from: 'https://idp/metadata', signingCertificates: 2, added: [fb], removed: [], reason: undefined },
+      { msg: 'SAML IdP metadata refresh failed; keeping the last good copy', idp: 'x', from: undefined, signingCertificates: undefined, added: undefined, removed: undefined, reason: 'the IdP metadata at https://idp/metadata answered 500' },
+    ]);
+    expect(fa).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(lines.every((line) => typeof line.ms === 'number' || line.msg !== 'SAML IdP metadata loaded')).toBe(true);
   });
 
   it('fails with the reason when there is no good copy yet', async () => {

@@ -119,8 +119,24 @@ export function createMetadataSource(
     return parseIdpMetadata(xml, metadata.entityId);
   }
 
+  const source = metadata.url ?? metadata.file ?? 'inline xml';
+
+  /** One line per (re)load, so an operator sees it happen and how long it took; rollovers named. */
+  function logLoaded(value: IdpMetadata, previous: IdpMetadata | undefined, ms: number): void {
+    const before = new Set(previous?.signingCertificates.map((c) => c.fingerprint));
+    const after = new Set(value.signingCertificates.map((c) => c.fingerprint));
+    const added = [...after].filter((f) => !before.has(f));
+    const removed = [...before].filter((f) => !after.has(f));
+    const fields = { idp: config.id, source, entityId: value.entityId, signingCertificates: value.signingCertificates.length, ms };
+    if (!previous) deps.logger.info(fields, 'SAML IdP metadata loaded');
+    else if (added.length > 0 || removed.length > 0) deps.logger.info({ ...fields, added, removed }, 'SAML IdP metadata refreshed: signing certificates changed');
+    else deps.logger.debug(fields, 'SAML IdP metadata refreshed, unchanged');
+  }
+
   function refresh(): Promise<IdpMetadata> {
+    const started = performance.now();
     pending ??= load().then((value) => {
+      logLoaded(value, current?.value, Math.round(performance.now() - started));
       current = { value, at: deps.now() };
       lastError = undefined;
       return value;
