@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loadConfigFile } from '../../src/config/index.ts';
+import { loadConfigFile, validateConfig } from '../../src/config/index.ts';
 import type { SamlIdentityProviderConfig } from '../../src/config/index.ts';
 import { createSamlConnector } from '../../src/federation/saml/index.ts';
 import { createLogger } from '../../src/ops/index.ts';
@@ -295,6 +295,29 @@ describe('IdP metadata from a file', () => {
     const connector = createSamlConnector(relative as SamlIdentityProviderConfig, {
       issuer: config.issuer, fetch, now: () => Math.floor(Date.now() / 1000), logger: createLogger({ level: 'silent' }),
     });
+    expect((await connector.idpMetadata()).entityId).toBe(idp.entityId);
+  });
+
+  it('keeps the last good copy when a refresh fails, and its probe says so (idp test, admin console)', async () => {
+    const file = join(scratch, 'refresh-metadata.xml');
+    await writeFile(file, await idp.metadata());
+    const config = validateConfig({
+      mode: 'development', issuer: 'http://127.0.0.1:4000', store: { driver: 'memory' }, keys: { generate: true },
+      identityProviders: [{ id: 'okta-refresh', type: 'saml', preset: 'okta', metadata: { file, refresh: '1h' } }],
+    });
+    const loaded = Math.floor(Date.now() / 1000);
+    let t = loaded;
+    const connector = createSamlConnector(config.identityProviders[0] as SamlIdentityProviderConfig, {
+      issuer: config.issuer, fetch, now: () => t, logger: createLogger({ level: 'silent' }),
+    });
+    expect((await connector.probe()).filter((c) => !c.ok)).toEqual([]);
+    await rm(file);
+    t += 3601;
+    await connector.idpMetadata(); // the copy in use answers; the refresh runs behind it and fails
+    await expect.poll(async () => (await connector.probe()).filter((c) => !c.ok)).toEqual([{
+      name: 'metadata refresh', ok: false,
+      message: `the IdP metadata file ${file} cannot be read; still using the copy loaded ${new Date(loaded * 1000).toISOString()}`,
+    }]);
     expect((await connector.idpMetadata()).entityId).toBe(idp.entityId);
   });
 });

@@ -358,6 +358,11 @@ export function createSamlConnector(config: SamlIdentityProviderConfig, deps: Sa
         return [{ name: 'metadata', ok: false, message: `${(error as Error).message} (${source})` }];
       }
       checks.push({ name: 'metadata', ok: true, message: `entityID ${idp.entityId}, single sign-on at ${idp.ssoUrl}` });
+      // A failed refresh leaves the last good copy in use: healthy for now, but someone should look.
+      const { loadedAt, lastError } = metadata.status();
+      if (lastError) {
+        checks.push({ name: 'metadata refresh', ok: false, message: `${lastError}; still using the copy loaded ${loadedAt !== undefined ? new Date(loadedAt * 1000).toISOString() : 'earlier'}` });
+      }
       const now = deps.now();
       for (const cert of idp.signingCertificates) {
         const days = Math.floor((cert.notAfter - now) / 86400);

@@ -82,7 +82,7 @@ describe('createMetadataSource', () => {
     await source.get();
     await new Promise((r) => setTimeout(r, 10));
     expect((await source.get()).signingCertificates).toHaveLength(2);
-    expect(source.status().lastError).toBe('the IdP metadata at https://idp/metadata answered 500');
+    expect(source.status()).toEqual({ loadedAt: t - 3600, lastError: 'the IdP metadata at https://idp/metadata answered 500' });
     // Each load is a log line an operator can follow; the rollover names the certificate it added.
     const [fa, fb] = (await source.get()).signingCertificates.map((c) => c.fingerprint);
     expect(lines.map(({ msg, idp, source: from, signingCertificates, added, removed, reason }) => ({ msg, idp, from, signingCertificates, added, removed, reason }))).toEqual([

@@ -92,7 +92,8 @@ export function createMetadataSource(
   deps: { fetch: typeof fetch; now: () => number; logger: Logger },
 ): MetadataSource {
   const { metadata } = config;
-  let current: { value: IdpMetadata; at: number } | undefined;
+  /** `at`: the last load attempt (a failed refresh waits `refresh` again); `loadedAt`: the copy's load. */
+  let current: { value: IdpMetadata; at: number; loadedAt: number } | undefined;
   let pending: Promise<IdpMetadata> | undefined;
   let lastError: string | undefined;
 
@@ -137,7 +138,7 @@ export function createMetadataSource(
     const started = performance.now();
     pending ??= load().then((value) => {
       logLoaded(value, current?.value, Math.round(performance.now() - started));
-      current = { value, at: deps.now() };
+      current = { value, at: deps.now(), loadedAt: deps.now() };
       lastError = undefined;
       return value;
     }).finally(() => {
@@ -159,7 +160,7 @@ export function createMetadataSource(
       }
       return current.value;
     },
-    status: () => ({ ...(current ? { loadedAt: current.at } : {}), ...(lastError ? { lastError } : {}) }),
+    status: () => ({ ...(current ? { loadedAt: current.loadedAt } : {}), ...(lastError ? { lastError } : {}) }),
     current: () => current?.value,
   };
 }
