@@ -175,7 +175,7 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   const signInCsp = pageCspFor([
     ...config.identityProviders.flatMap((idp) => (idp.type === 'oidc' ? ['issuer' in idp ? idp.issuer : idp.authority] : idp.metadata.url ? [idp.metadata.url] : [])),
     ...config.apps.flatMap((client) => [...client.redirectUris, ...client.postLogoutRedirectUris]),
-  ]);
+  ], () => [...federation.connectors.values()].flatMap((connector) => connector.browserEndpoints()));
   app.use(`${base}/interaction`, signInCsp, createInteractionRouter({
     provider, config, federation, sessions, policy, cookies, logger, onSignedIn: (idp) => signIns.record(idp),
   }));

@@ -51,4 +51,10 @@ export interface Connector {
   endSessionUrl(input: { idToken?: string; postLogoutRedirectUri: string; state: string; upstream?: UpstreamSession }): Promise<URL | undefined>;
   /** Diagnostics for `agentgate idp test`. */
   probe(): Promise<ProbeCheck[]>;
+  /**
+   * The IdP's URLs a browser is sent to (authorization / single sign-on, logout) as far as known
+   * now — from the discovery document or metadata in use, else the configured issuer or metadata
+   * URL. The sign-in pages' CSP `form-action` lists their origins (a form's redirects count).
+   */
+  browserEndpoints(): string[];
 }

@@ -17,19 +17,33 @@ export const securityHeaders: RequestHandler = (_req, res, next) => {
  * The pages' CSP. `form-action` also governs where a submitted form may be redirected (CSP 3
  * §6.4.1; Chrome enforces it on every hop), so pages whose forms start or finish a sign-in
  * (picker, demo IdP, logout) list the origins those redirects reach: the IdPs and the apps.
+ * `liveTargets` adds what is only known at run time (an IdP's endpoints from its discovery
+ * document or SAML metadata, which may live on another host than its issuer or metadata URL).
  */
-export function pageCspFor(formTargets: readonly string[] = []): RequestHandler {
-  const origins = [...new Set(formTargets.flatMap((target) => {
-    try {
-      const { origin } = new URL(target);
-      return origin === 'null' ? [] : [origin];
-    } catch {
-      return [];
-    }
-  }))];
-  const value = `default-src 'none'; style-src '${PAGE_STYLE_HASH}'; img-src 'self'; form-action ${["'self'", ...origins].join(' ')}; frame-ancestors 'none'; base-uri 'none'`;
+export function pageCspFor(formTargets: readonly string[] = [], liveTargets?: () => readonly string[]): RequestHandler {
+  const fixed = [...formTargets];
+  const header = (targets: readonly string[]) => {
+    const origins = [...new Set(targets.flatMap((target) => {
+      try {
+        const { origin } = new URL(target);
+        return origin === 'null' ? [] : [origin];
+      } catch {
+        return [];
+      }
+    }))];
+    return `default-src 'none'; style-src '${PAGE_STYLE_HASH}'; img-src 'self'; form-action ${["'self'", ...origins].join(' ')}; frame-ancestors 'none'; base-uri 'none'`;
+  };
+  const value = header(fixed);
+  let last: { key: string; value: string } | undefined;
   return (_req, res, next) => {
-    res.set('Content-Security-Policy', value);
+    if (!liveTargets) {
+      res.set('Content-Security-Policy', value);
+      return next();
+    }
+    const live = liveTargets();
+    const key = live.join(' ');
+    if (last?.key !== key) last = { key, value: header([...fixed, ...live]) };
+    res.set('Content-Security-Policy', last.value);
     next();
   };
 }

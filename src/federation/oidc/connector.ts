@@ -94,6 +94,8 @@ export function createOidcConnector(config: OidcIdentityProviderConfig, deps: Co
   const fetchForClient: client.CustomFetch = (url, options) => deps.fetch(url, options as RequestInit);
   let discovered: { at: number; config: Promise<client.Configuration> } | undefined;
   let logoutKeys: ReturnType<typeof createRemoteJWKSet> | undefined;
+  /** Where browsers go, from the last discovery (the issuer until then). */
+  let endpoints: string[] = [discoveryUrl.href];
 
   function configuration(): Promise<client.Configuration> {
     if (!discovered || deps.now() - discovered.at > DISCOVERY_TTL) {
@@ -112,6 +114,8 @@ export function createOidcConnector(config: OidcIdentityProviderConfig, deps: Co
         // step 6 lets TLS stand in for it); we do, against the IdP's JWKS, so a token the IdP did
         // not sign is refused even if something between us and its token endpoint forged it.
         client.enableNonRepudiationChecks(server);
+        const { authorization_endpoint: authorize, end_session_endpoint: endSession } = server.serverMetadata();
+        endpoints = [authorize, endSession].filter((url): url is string => typeof url === 'string');
         return server;
       });
       discovered = { at: deps.now(), config: pending };
@@ -131,6 +135,7 @@ export function createOidcConnector(config: OidcIdentityProviderConfig, deps: Co
     displayName: config.displayName ?? config.id,
     preset: config.preset,
     domains: config.domains,
+    browserEndpoints: () => endpoints,
 
     async begin(tx, hints) {
       const server = await configuration();

@@ -171,6 +171,11 @@ export function createSamlConnector(config: SamlIdentityProviderConfig, deps: Sa
     displayName: config.displayName ?? config.id,
     preset: config.preset,
     domains: config.domains,
+    browserEndpoints() {
+      const idp = metadata.current();
+      if (!idp) return config.metadata.url ? [config.metadata.url] : [];
+      return [idp.ssoUrl, idp.slo.redirect, idp.slo.post].filter((url): url is string => url !== undefined);
+    },
     spEntityId,
     acsUrl,
     sloUrl,

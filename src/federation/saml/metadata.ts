@@ -3,6 +3,7 @@
 // certificate is kept, so an IdP can publish its next certificate ahead of a rollover and both
 // verify. When a refresh fails, the last good copy stays in use and the failure is logged.
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 import type { SamlIdentityProviderConfig } from '../../config/index.ts';
@@ -145,6 +146,19 @@ export function createMetadataSource(
       pending = undefined;
     });
     return pending;
+  }
+
+  // Inline or file metadata is read at once (a file again every `refresh`): what it says — the
+  // single sign-on origin the sign-in pages' CSP must allow — is known before the first sign-in.
+  // A failure here is left to the first use, which reports it like any load.
+  if (metadata.url === undefined) {
+    try {
+      const value = parseIdpMetadata(metadata.xml ?? readFileSync(metadata.file!, 'utf8'), metadata.entityId);
+      logLoaded(value, undefined, 0);
+      current = { value, at: deps.now(), loadedAt: deps.now() };
+    } catch {
+      // reported by get()
+    }
   }
 
   return {
