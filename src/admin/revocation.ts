@@ -1,5 +1,6 @@
 // The admin surface of revocation (issue 6): end one session, end every session of a person, the
-// agent kill switch, and the list of a person's sessions with the agents holding tokens from each.
+// agent kill switch, and the list of live sessions (all of them, a page at a time, or a person's)
+// with the agents holding tokens from each.
 // Each change is audited (`session.revoked`, `subject.revoked`, `agent.disabled`, `agent.enabled`)
 // with the admin client that made it; errors are OAuth-shaped (404 `not_found` for an unknown
 // session or agent).
@@ -9,7 +10,8 @@ import type { Router } from 'express';
 import { OAuthError } from '../http/index.ts';
 import type { AuditTrail } from '../ops/index.ts';
 import type { RevocationService } from '../revocation/index.ts';
-import type { SessionService } from '../session/index.ts';
+import { isSessionCursor } from '../session/index.ts';
+import type { EnterpriseSession, SessionService } from '../session/index.ts';
 
 export interface AdminRevocationDeps {
   sessions: SessionService;
@@ -17,6 +19,18 @@ export interface AdminRevocationDeps {
   audit: AuditTrail;
   /** Configured agents: client id → statically disabled (config `disabled`). */
   agents: ReadonlyMap<string, { disabled: boolean }>;
+}
+
+/** Sessions per page of `GET /admin/sessions` without `sub`: the default and the most. */
+const PAGE_DEFAULT = 50;
+const PAGE_MAX = 200;
+
+/** One query parameter given at most once: its value, or undefined when absent. */
+function single(query: Record<string, unknown>, name: string, what: string): string | undefined {
+  const value = query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new OAuthError(400, 'invalid_request', `the '${name}' query parameter must be ${what}, given once`);
+  return value;
 }
 
 export function createRevocationAdminRouter(deps: AdminRevocationDeps): Router {
@@ -29,27 +43,45 @@ export function createRevocationAdminRouter(deps: AdminRevocationDeps): Router {
     return agent;
   }
 
+  const describe = async (session: EnterpriseSession) => ({
+    sid: session.sid,
+    sub: session.accountId,
+    idp: session.identity.idp,
+    createdAt: session.createdAt,
+    expiresAt: session.expiresAt,
+    lastSeenAt: session.lastSeenAt,
+    agents: (await sessions.agentsOf(session.sid)).map(({ clientId, scopes, audience, lastUsedAt, expiresAt }) => ({ clientId, scopes, audience, lastUsedAt, expiresAt })),
+  });
+
   router.get('/sessions', async (req, res) => {
-    const { sub } = req.query;
-    if (typeof sub !== 'string' || sub === '') {
-      throw new OAuthError(400, 'invalid_request', "the 'sub' query parameter is required once (the person's subject, as in their tokens' sub claim)");
+    const query = req.query as Record<string, unknown>;
+    const sub = single(query, 'sub', "a person's subject (as in their tokens' sub claim)");
+    const limit = single(query, 'limit', `a whole number from 1 to ${PAGE_MAX}`);
+    const cursor = single(query, 'cursor', 'the next_cursor of a previous page');
+    res.set('Cache-Control', 'no-store');
+    if (sub !== undefined) {
+      if (limit !== undefined || cursor !== undefined) {
+        throw new OAuthError(400, 'invalid_request', "the 'limit' and 'cursor' query parameters page through all live sessions; they do not go with 'sub'");
+      }
+      const listed = [];
+      for (const sid of await sessions.findBySubject(sub)) {
+        const session = await sessions.get(sid);
+        if (session) listed.push(await describe(session));
+      }
+      listed.sort((a, b) => a.createdAt - b.createdAt || a.sid.localeCompare(b.sid));
+      res.json({ sessions: listed, total: listed.length });
+      return;
     }
+    if (limit !== undefined && !(/^[1-9]\d{0,2}$/.test(limit) && Number(limit) <= PAGE_MAX)) {
+      throw new OAuthError(400, 'invalid_request', `the 'limit' query parameter must be a whole number from 1 to ${PAGE_MAX}`);
+    }
+    if (cursor !== undefined && !isSessionCursor(cursor)) {
+      throw new OAuthError(400, 'invalid_request', "the 'cursor' query parameter is not a next_cursor this gateway gave out");
+    }
+    const page = await sessions.list({ limit: limit === undefined ? PAGE_DEFAULT : Number(limit), cursor });
     const listed = [];
-    for (const sid of await sessions.findBySubject(sub)) {
-      const session = await sessions.get(sid);
-      if (!session) continue;
-      listed.push({
-        sid: session.sid,
-        sub: session.accountId,
-        idp: session.identity.idp,
-        createdAt: session.createdAt,
-        expiresAt: session.expiresAt,
-        lastSeenAt: session.lastSeenAt,
-        agents: (await sessions.agentsOf(sid)).map(({ clientId, scopes, audience, lastUsedAt, expiresAt }) => ({ clientId, scopes, audience, lastUsedAt, expiresAt })),
-      });
-    }
-    listed.sort((a, b) => a.createdAt - b.createdAt || a.sid.localeCompare(b.sid));
-    res.set('Cache-Control', 'no-store').json({ sessions: listed });
+    for (const session of page.sessions) listed.push(await describe(session));
+    res.json({ sessions: listed, total: page.total, ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}) });
   });
 
   router.delete('/sessions/:sid', async (req, res) => {

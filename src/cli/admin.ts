@@ -5,7 +5,8 @@
 // --client-secret or $AGENTGATE_ADMIN_CLIENT_SECRET and is never printed.
 //
 // Exit codes: 0 done; 2 a problem you can fix (usage, missing or refused admin credentials);
-// 3 the gateway refused the operation (unknown session or agent); 1 unexpected (unreachable, 5xx).
+// 3 the gateway refused the operation (unknown session or agent, a stale cursor); 1 unexpected
+// (unreachable, 5xx).
 import { parseArgs } from 'node:util';
 
 export interface AdminCliIo {
@@ -116,43 +117,74 @@ export function formatTable(header: string[], rows: string[][]): string[] {
 
 interface ListedSession {
   sid: string;
+  sub: string;
   idp: string;
   createdAt: number;
   expiresAt: number;
   agents: { clientId: string; scopes: string[]; audience: string; expiresAt: number }[];
 }
 
-function formatSessions(sub: string, sessions: ListedSession[]): string[] {
-  if (sessions.length === 0) return [`no live sessions for ${sub}`];
+/** One row per agent of each session (a session without agents: one row, agent `-`). */
+function sessionTable(sessions: ListedSession[], withPerson: boolean): string[] {
   const rows: string[][] = [];
   for (const session of sessions) {
-    const head = [session.sid, session.idp, time(session.createdAt), time(session.expiresAt)];
+    const head = [session.sid, ...(withPerson ? [session.sub] : []), session.idp, time(session.createdAt), time(session.expiresAt)];
+    const blank = head.map(() => '');
     if (session.agents.length === 0) rows.push([...head, '-', '', '', '']);
     session.agents.forEach((agent, i) => {
-      rows.push([...(i === 0 ? head : ['', '', '', '']), agent.clientId, agent.scopes.join(' '), agent.audience, time(agent.expiresAt)]);
+      rows.push([...(i === 0 ? head : blank), agent.clientId, agent.scopes.join(' '), agent.audience, time(agent.expiresAt)]);
     });
   }
-  return [
-    `${sessions.length} live session(s) for ${sub}`,
-    '',
-    ...formatTable(['SESSION', 'IDP', 'SIGNED IN', 'EXPIRES', 'AGENT', 'SCOPES', 'AUDIENCE', 'TOKEN EXPIRES'], rows),
-  ];
+  return formatTable(['SESSION', ...(withPerson ? ['PERSON'] : []), 'IDP', 'SIGNED IN', 'EXPIRES', 'AGENT', 'SCOPES', 'AUDIENCE', 'TOKEN EXPIRES'], rows);
 }
+
+function formatSessions(sub: string, sessions: ListedSession[]): string[] {
+  if (sessions.length === 0) return [`no live sessions for ${sub}`];
+  return [`${sessions.length} live session(s) for ${sub}`, '', ...sessionTable(sessions, false)];
+}
+
+/** A page of all live sessions: the table, the total and, when more follow, how to get them. */
+function formatPage(body: Record<string, unknown>, limit: string | undefined): string[] {
+  const sessions = (body.sessions ?? []) as ListedSession[];
+  const total = typeof body.total === 'number' ? body.total : sessions.length;
+  if (total === 0 && sessions.length === 0) return ['no live sessions'];
+  const lines = sessions.length > 0 ? [...sessionTable(sessions, true), ''] : [];
+  lines.push(`${total} live session${total === 1 ? '' : 's'}`);
+  if (typeof body.next_cursor === 'string') {
+    lines.push(`next page: agentgate sessions list --cursor ${body.next_cursor}${limit === undefined ? '' : ` --limit ${limit}`}`);
+  }
+  return lines;
+}
+
+/** 1 to 200, as the admin API takes it (said here, before any request). */
+const PAGE_LIMIT = /^(?:[1-9]\d?|1\d\d|200)$/;
 
 async function sessionsCommand(args: readonly string[], io: AdminCliIo, usage: (problem: string) => number): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
     args: [...rest], strict: true, allowPositionals: true,
-    options: { ...CONNECTION_OPTIONS, sub: { type: 'string' } },
+    options: { ...CONNECTION_OPTIONS, sub: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
   });
   if (sub === 'list') {
-    if (!values.sub || positionals.length > 0) return usage('sessions list needs --sub SUBJECT (and nothing else)');
+    if (positionals.length > 0) return usage("sessions list takes no arguments: --sub SUBJECT for a person's sessions, else all of them (--limit N, --cursor C)");
+    if (values.sub === '') return usage('sessions list --sub needs a SUBJECT');
+    if (values.sub !== undefined && (values.limit !== undefined || values.cursor !== undefined)) {
+      return usage("sessions list --sub lists one person's sessions; --limit and --cursor page through all of them");
+    }
+    if (values.limit !== undefined && !PAGE_LIMIT.test(values.limit)) return usage('sessions list --limit must be a whole number from 1 to 200');
     const conn = connection(values, io);
+    if (values.sub === undefined) {
+      const query = new URLSearchParams({ ...(values.limit ? { limit: values.limit } : {}), ...(values.cursor !== undefined ? { cursor: values.cursor } : {}) });
+      const body = await admin(conn, 'GET', `/sessions${query.size ? `?${query}` : ''}`);
+      for (const line of values.json ? [JSON.stringify(body, null, 2)] : formatPage(body, values.limit)) io.stdout(line);
+      return 0;
+    }
     const body = await admin(conn, 'GET', `/sessions?${new URLSearchParams({ sub: values.sub })}`);
     const sessions = (body.sessions ?? []) as ListedSession[];
     for (const line of values.json ? [JSON.stringify(body, null, 2)] : formatSessions(values.sub, sessions)) io.stdout(line);
     return 0;
   }
+  if (values.limit !== undefined || values.cursor !== undefined) return usage('--limit and --cursor are options of sessions list');
   if (sub === 'revoke') {
     if ((positionals.length === 1) === Boolean(values.sub) || positionals.length > 1) {
       return usage('sessions revoke needs one session id, or --sub SUBJECT for every session of a person');

@@ -40,6 +40,9 @@ commands:
                                       exit 0 grant, 3 refused or step-up
   idp test --config FILE [ID]         check each identity provider: discovery, issuer, JWKS,
                                       redirect URI, Graph / Directory credentials; exit 3 if any fails
+  sessions list [--limit N] [--cursor C]
+                                      every live session, newest first, N a page (default 50, at
+                                      most 200), with the agents holding tokens from each
   sessions list --sub SUBJECT         a person's live sessions and the agents holding tokens from each
   sessions revoke SID | --sub SUBJECT end one session, or every session of a person (their tokens die)
   agents disable CLIENT_ID            kill switch: no new tokens; its tokens and those it delegated die

@@ -1,6 +1,6 @@
 // Enterprise sessions: create, look up, end (and what ending revokes).
-export { accountIdOf, createSessionService, parseSessionAgents, revokedSidKey, sessionAgentsKey } from './sessions.ts';
-export type { EndReason, EnterpriseSession, SessionAgent, SessionService, SessionServiceOptions, UpstreamSession } from './sessions.ts';
+export { accountIdOf, createSessionService, isSessionCursor, parseSessionAgents, revokedSidKey, sessionAgentField, sessionAgentsKey } from './sessions.ts';
+export type { EndReason, EnterpriseSession, SessionAgent, SessionPage, SessionService, SessionServiceOptions, UpstreamSession } from './sessions.ts';
 export { createCookieSigner } from './cookies.ts';
 export type { CookieOptions, CookieSigner } from './cookies.ts';
 

@@ -7,7 +7,7 @@ import type { Opened } from '../../test/support/stores.ts';
 import type { FederatedIdentity } from '../identity/index.ts';
 import { createMemoryStore } from '../store/index.ts';
 import { createCookieSigner } from './cookies.ts';
-import { accountIdOf, createSessionService, parseSessionAgents, sessionAgentsKey } from './sessions.ts';
+import { accountIdOf, createSessionService, isSessionCursor, parseSessionAgents, sessionAgentsKey } from './sessions.ts';
 import type { EnterpriseSession, EndReason } from './sessions.ts';
 
 const alice: FederatedIdentity = {
@@ -91,18 +91,169 @@ describe.each(backends)('$name sessions', ({ open }) => {
     expect(await sessions.findByUpstreamSubject('okta', 'okta-sub')).toEqual([two.sid]);
     expect(await opened.store.hashGetAll(sessionAgentsKey(one.sid))).toBeNull();
   });
+
+  /** Every page of `list`, following the cursors. */
+  async function allPages(sessions: ReturnType<typeof service>, limit: number) {
+    const pages: { sids: string[]; total: number }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await sessions.list({ limit, cursor });
+      pages.push({ sids: page.sessions.map((s) => s.sid), total: page.total });
+      cursor = page.nextCursor;
+    } while (cursor && pages.length < 20);
+    return pages;
+  }
+
+  it('lists every live session newest first (latest expiry first), a page at a time, with the total', async () => {
+    let t = 1_700_000_000;
+    const sessions = createSessionService({ store: opened.store, ttl: 3600, idleTtl: 900, now: () => t });
+    const bob = { ...alice, subject: '00u2bob', email: 'bob@example.test' };
+    const created: EnterpriseSession[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      created.push(await sessions.create({ identity: i % 2 ? bob : alice, roles: [] }));
+      t += 1;
+    }
+    const newestFirst = created.map((s) => s.sid).reverse();
+    const page = await sessions.list({ limit: 10 });
+    expect(page).toEqual({ sessions: [...created].reverse(), total: 5 });
+    expect(await allPages(sessions, 2)).toEqual([
+      { sids: newestFirst.slice(0, 2), total: 5 }, { sids: newestFirst.slice(2, 4), total: 5 }, { sids: newestFirst.slice(4), total: 5 },
+    ]);
+    // Exactly one page full: no cursor to an empty page.
+    expect((await sessions.list({ limit: 5 })).nextCursor).toBeUndefined();
+
+    // An ended session leaves the list at once.
+    await sessions.end(created[3]!.sid, 'admin');
+    expect(await sessions.list({ limit: 10 })).toMatchObject({ sessions: [created[4], created[2], created[1], created[0]], total: 4 });
+  });
+
+  it('a cursor stays right when sessions are added or end between pages', async () => {
+    let t = 1_700_000_000;
+    const sessions = createSessionService({ store: opened.store, ttl: 3600, idleTtl: 900, now: () => t });
+    const created: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      created.push((await sessions.create({ identity: alice, roles: [] })).sid);
+      t += 1;
+    }
+    const first = await sessions.list({ limit: 2 });
+    expect(first.sessions.map((s) => s.sid)).toEqual([created[5], created[4]]);
+    // A new session (the newest: before the cursor) and one ended just past the cursor.
+    const added = await sessions.create({ identity: alice, roles: [] });
+    await sessions.end(created[3]!, 'logout');
+    const second = await sessions.list({ limit: 2, cursor: first.nextCursor });
+    expect(second.sessions.map((s) => s.sid)).toEqual([created[2], created[1]]);
+    expect(second.total).toBe(6);
+    const third = await sessions.list({ limit: 2, cursor: second.nextCursor });
+    expect(third.sessions.map((s) => s.sid)).toEqual([created[0]]);
+    expect(third.nextCursor).toBeUndefined();
+    expect((await sessions.list({ limit: 1 })).sessions.map((s) => s.sid)).toEqual([added.sid]);
+  });
+
+  it('pages through sessions sharing one expiry (signed in the same second) without losing or repeating one', async () => {
+    const sessions = createSessionService({ store: opened.store, ttl: 3600, idleTtl: 900, now: () => 1_700_000_000 });
+    const sids: string[] = [];
+    for (let i = 0; i < 7; i += 1) sids.push((await sessions.create({ identity: alice, roles: [] })).sid);
+    // Equal scores come by sid, highest first (Redis ZRANGE … REV).
+    const expected = [...sids].sort().reverse();
+    for (const limit of [1, 2, 3, 7]) {
+      const pages = await allPages(sessions, limit);
+      expect(pages.flatMap((p) => p.sids)).toEqual(expected);
+      expect(pages).toHaveLength(Math.ceil(7 / limit));
+    }
+  });
+
+  it('checks its cursor and limit', async () => {
+    const sessions = service();
+    await sessions.create({ identity: alice, roles: [] });
+    await sessions.create({ identity: alice, roles: [] });
+    const { nextCursor } = await sessions.list({ limit: 1 });
+    expect(nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(isSessionCursor(nextCursor!)).toBe(true);
+    for (const bad of ['', 'x', '!!!', Buffer.from('[1,"short"]').toString('base64url'), Buffer.from('{"s":1}').toString('base64url'), nextCursor!.slice(0, -2)]) {
+      expect(isSessionCursor(bad)).toBe(false);
+    }
+    await expect(sessions.list({ limit: 1, cursor: 'x' })).rejects.toBeInstanceOf(TypeError);
+    await expect(sessions.list({ limit: 0 })).rejects.toThrow('list: limit must be a positive integer');
+    await expect(sessions.list({ limit: 1.5 })).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+describe('the live-session index (fake clock)', () => {
+  it('skips sessions gone idle and drops them from the index; create trims the expired ones', async () => {
+    let t = 1_700_000_000;
+    const store = createMemoryStore({ now: () => t * 1000 });
+    const sessions = createSessionService({ store, ttl: 3600, idleTtl: 900, now: () => t });
+    const indexed = async () => (await store.rangeByScore('sess:live', { min: -Infinity, max: Infinity })).map((e) => e.member);
+    const touch = async (...sids: string[]) => {
+      for (const sid of sids) await sessions.touch((await sessions.get(sid))!);
+    };
+    const old = await sessions.create({ identity: alice, roles: [] });
+    t += 600;
+    await touch(old.sid);
+    const idle = await sessions.create({ identity: alice, roles: [] });
+    t += 600;
+    await touch(old.sid);
+    const active = await sessions.create({ identity: alice, roles: [] });
+    t += 600;
+    await touch(old.sid, active.sid);
+    // idle: 1200 s without activity; its index entry is there until a listing meets it.
+    expect(await indexed()).toEqual([old.sid, idle.sid, active.sid]);
+    expect(await sessions.list({ limit: 10 })).toEqual({ sessions: [await sessions.get(active.sid), await sessions.get(old.sid)], total: 2 });
+    expect(await indexed()).toEqual([old.sid, active.sid]);
+
+    // Past old's absolute expiry (3600 s): not listed, not counted; the next sign-in trims it.
+    for (let i = 0; i < 2; i += 1) {
+      t += 600;
+      await touch(old.sid, active.sid);
+    }
+    t += 601;
+    expect(await sessions.get(old.sid)).toBeUndefined();
+    expect(await sessions.list({ limit: 10 })).toMatchObject({ sessions: [{ sid: active.sid }], total: 1 });
+    expect(await indexed()).toEqual([old.sid, active.sid]);
+    const fresh = await sessions.create({ identity: alice, roles: [] });
+    expect(await indexed()).toEqual([active.sid, fresh.sid]);
+    await store.close();
+  });
+
+  it('keeps a just-created index entry whose record is not there yet (a cluster writes the index first)', async () => {
+    const t = 1_700_000_000;
+    const store = createMemoryStore({ now: () => t * 1000 });
+    const sessions = createSessionService({ store, ttl: 3600, idleTtl: 900, now: () => t });
+    const sid = 'A'.repeat(32);
+    await store.write([{ op: 'zset.add', key: 'sess:live', members: [{ member: sid, score: t + 3600 }], ttl: 3600 }]);
+    expect(await sessions.list({ limit: 10 })).toEqual({ sessions: [], total: 1 });
+    expect(await store.countByScore('sess:live', -Infinity, Infinity)).toBe(1);
+    await store.close();
+  });
 });
 
 describe('session agents record', () => {
-  it('parses what the exchange writes and skips what does not parse', () => {
+  it('parses what the exchange writes (one entry per agent and audience) and skips what does not parse', () => {
     expect(parseSessionAgents(null)).toEqual([]);
     expect(parseSessionAgents({
-      'mail-agent': JSON.stringify({ scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 }),
+      'mail-agent https://mail.example.test': JSON.stringify({ scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 }),
       'broken': '{not json',
       'partial': JSON.stringify({ scopes: ['x'] }),
-      'erp-agent': JSON.stringify({ scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 11, expiresAt: 21 }),
+      'null': 'null',
+      'erp-agent https://mail.example.test': JSON.stringify({ scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 12, expiresAt: 22 }),
+      'erp-agent https://erp.example.test': JSON.stringify({ scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 11, expiresAt: 21 }),
+      // Client ids may hold spaces: the audience the value names is what ends the field.
+      'night shift https://erp.example.test': JSON.stringify({ scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 1, expiresAt: 2 }),
     })).toEqual([
       { clientId: 'erp-agent', scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 11, expiresAt: 21 },
+      { clientId: 'erp-agent', scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 12, expiresAt: 22 },
+      { clientId: 'mail-agent', scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 },
+      { clientId: 'night shift', scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 1, expiresAt: 2 },
+    ]);
+  });
+
+  it('reads a record of the earlier shape (field = client id) and merges it with its newer twin', () => {
+    expect(parseSessionAgents({
+      'erp-agent': JSON.stringify({ scopes: ['erp:read'], audience: 'https://erp.example.test', lastUsedAt: 11, expiresAt: 40 }),
+      'erp-agent https://erp.example.test': JSON.stringify({ scopes: ['erp:approve'], audience: 'https://erp.example.test', lastUsedAt: 30, expiresAt: 35 }),
+      'mail-agent': JSON.stringify({ scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 }),
+    })).toEqual([
+      { clientId: 'erp-agent', scopes: ['erp:read', 'erp:approve'], audience: 'https://erp.example.test', lastUsedAt: 30, expiresAt: 40 },
       { clientId: 'mail-agent', scopes: ['mail:read'], audience: 'https://mail.example.test', lastUsedAt: 10, expiresAt: 20 },
     ]);
   });
@@ -158,7 +309,7 @@ describe('recording the agents of a session (fake clock)', () => {
   let t = 1_700_000_000;
   const store = createMemoryStore({ now: () => t * 1000 });
   const sessions = createSessionService({ store, ttl: 3600, idleTtl: 900, now: () => t });
-  const raw = async (sid: string) => JSON.parse((await store.hashGetAll(sessionAgentsKey(sid)))!['agent-a']!) as Record<string, unknown>;
+  const raw = async (sid: string, field = 'agent-a https://erp') => JSON.parse((await store.hashGetAll(sessionAgentsKey(sid)))![field]!) as Record<string, unknown>;
 
   it('writes at most once a minute per agent and session, unless what the agent holds changes', async () => {
     const session = await sessions.create({ identity: alice, roles: [] });
@@ -180,6 +331,61 @@ describe('recording the agents of a session (fake clock)', () => {
     await sessions.recordAgent(session, use(['erp:read', 'erp:approve'], 60));
     expect(await raw(session.sid)).toMatchObject({ lastUsedAt: t, expiresAt: t - 61 + 3060 });
     expect((await sessions.agentsOf(session.sid)).map((a) => a.clientId)).toEqual(['agent-a']);
+  });
+
+  const use = (clientId: string, audience: string, scopes: string[], ttl = 300) => ({ clientId, scopes, audience, lastUsedAt: t, expiresAt: t + ttl });
+
+  it('keeps one entry per agent and audience: two audiences are two entries', async () => {
+    const session = await sessions.create({ identity: alice, roles: [] });
+    await sessions.recordAgent(session, use('agent-a', 'https://mail', ['mail:read']));
+    await sessions.recordAgent(session, use('agent-a', 'https://erp', ['erp:read'], 120));
+    await sessions.recordAgent(session, use('agent-0', 'https://erp', ['erp:read']));
+    expect(await sessions.agentsOf(session.sid)).toEqual([
+      { clientId: 'agent-0', scopes: ['erp:read'], audience: 'https://erp', lastUsedAt: t, expiresAt: t + 360 },
+      { clientId: 'agent-a', scopes: ['erp:read'], audience: 'https://erp', lastUsedAt: t, expiresAt: t + 180 },
+      { clientId: 'agent-a', scopes: ['mail:read'], audience: 'https://mail', lastUsedAt: t, expiresAt: t + 360 },
+    ]);
+    expect(Object.keys((await store.hashGetAll(sessionAgentsKey(session.sid)))!).sort()).toEqual(['agent-0 https://erp', 'agent-a https://erp', 'agent-a https://mail']);
+    // The erp token expires first: the mail one is still listed.
+    t += 181;
+    expect((await sessions.agentsOf(session.sid)).map((a) => `${a.clientId} ${a.audience}`)).toEqual(['agent-0 https://erp', 'agent-a https://mail']);
+  });
+
+  it('unites the scopes of the live tokens at one audience (erp:read then erp:write), across replicas', async () => {
+    const session = await sessions.create({ identity: alice, roles: [] });
+    await sessions.recordAgent(session, use('agent-a', 'https://erp', ['erp:read'], 600));
+    const first = t;
+    t += 5;
+    await sessions.recordAgent(session, use('agent-a', 'https://erp', ['erp:write']));
+    expect(await raw(session.sid)).toEqual({ scopes: ['erp:read', 'erp:write'], audience: 'https://erp', lastUsedAt: t, expiresAt: first + 660 });
+    // Another replica (its own memory) reads what is stored and adds to it.
+    const replica = createSessionService({ store, ttl: 3600, idleTtl: 900, now: () => t });
+    t += 5;
+    await replica.recordAgent(session, use('agent-a', 'https://erp', ['erp:approve']));
+    expect((await raw(session.sid)).scopes).toEqual(['erp:read', 'erp:write', 'erp:approve']);
+    // A subset of what this replica wrote within the minute is no change: not written.
+    t += 5;
+    await replica.recordAgent(session, use('agent-a', 'https://erp', ['erp:read', 'erp:write']));
+    expect((await raw(session.sid)).lastUsedAt).toBe(t - 5);
+    expect(await sessions.agentsOf(session.sid)).toEqual([
+      { clientId: 'agent-a', scopes: ['erp:read', 'erp:write', 'erp:approve'], audience: 'https://erp', lastUsedAt: t - 5, expiresAt: first + 660 },
+    ]);
+  });
+
+  it('does not merge an expired entry, nor one the person revoked since', async () => {
+    const session = await sessions.create({ identity: alice, roles: [] });
+    await sessions.recordAgent(session, use('agent-a', 'https://erp', ['erp:write'], 60));
+    t += 121;
+    // The erp:write token (and the minute of slack) is over: only the new token's scopes.
+    await sessions.recordAgent(session, use('agent-a', 'https://erp', ['erp:read']));
+    expect(await raw(session.sid)).toEqual({ scopes: ['erp:read'], audience: 'https://erp', lastUsedAt: t, expiresAt: t + 360 });
+
+    const other = await sessions.create({ identity: alice, roles: [] });
+    await sessions.recordAgent(other, use('agent-a', 'https://erp', ['erp:write']));
+    await store.set(`revoked:sidagent:${other.sid}:agent-a`, String(t));
+    t += 61;
+    await sessions.recordAgent(other, use('agent-a', 'https://erp', ['erp:read']));
+    expect((await raw(other.sid)).scopes).toEqual(['erp:read']);
   });
 });
 

@@ -4,7 +4,7 @@ import { createMemoryStore } from './memory.ts';
 import { createRedisClient, createRedisStore } from './redis.ts';
 import type { Store, StoreHooks } from './types.ts';
 
-export type { SetOptions, Store, StoreHooks, StreamEntry, StreamTrim, SubscribeHandlers, Subscription, WriteOp } from './types.ts';
+export type { ScoredMember, ScoreRange, SetOptions, Store, StoreHooks, StreamEntry, StreamTrim, SubscribeHandlers, Subscription, WriteOp } from './types.ts';
 export { StoreUnavailableError } from './types.ts';
 export { createMemoryStore } from './memory.ts';
 export { compareStreamIds, isStreamId } from './stream-ids.ts';

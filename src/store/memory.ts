@@ -1,11 +1,19 @@
 // In-memory twin of the Redis store for development mode, the demo and unit tests. Same
 // semantics as Redis for what the port promises: TTL expiry, SET NX, HSETNX, set TTL growth,
-// stream ids and trimming, pub/sub between the subscribers of one store.
+// sorted-set order (score, then member bytewise), stream ids and trimming, pub/sub between the
+// subscribers of one store.
 // Single process only: it is refused in production mode by config validation.
-import type { SetOptions, Store, StreamEntry, SubscribeHandlers, WriteOp } from './types.ts';
+import type { ScoredMember, SetOptions, Store, StreamEntry, SubscribeHandlers, WriteOp } from './types.ts';
 import { compareStreamIds } from './stream-ids.ts';
 
-type Value = string | Map<string, string> | Set<string>;
+/** A sorted set: member → score. */
+interface SortedSet { scores: Map<string, number> }
+type Value = string | Map<string, string> | Set<string> | SortedSet;
+
+const isSortedSet = (value: Value | undefined): value is SortedSet => typeof value === 'object' && 'scores' in value;
+
+/** Redis order: by score, equal scores by member compared as bytes. */
+const byScore = (a: ScoredMember, b: ScoredMember) => a.score - b.score || Buffer.compare(Buffer.from(a.member), Buffer.from(b.member));
 interface Entry { value: Value; expiresAt: number }
 
 export interface MemoryStoreOptions {
@@ -75,9 +83,35 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if (entry.value.size === 0) data.delete(k);
         return;
       }
+      case 'zset.add': {
+        if (op.members.length === 0) return;
+        const entry = read(op.key);
+        const zset = isSortedSet(entry?.value) ? entry.value : { scores: new Map<string, number>() };
+        for (const { member, score } of op.members) zset.scores.set(member, score);
+        // As set.add: ZADD keeps an existing TTL, and the TTL given only ever extends it.
+        const existing = isSortedSet(entry?.value) ? entry.expiresAt : undefined;
+        const expiresAt = op.ttl === undefined ? existing ?? Infinity : Math.max(existing ?? -Infinity, expiry(op.ttl));
+        data.set(k, { value: zset, expiresAt });
+        return;
+      }
+      case 'zset.remove':
+      case 'zset.trim': {
+        const entry = read(op.key);
+        if (!isSortedSet(entry?.value)) return;
+        const { scores } = entry.value;
+        if (op.op === 'zset.remove') for (const m of op.members) scores.delete(m);
+        else for (const [member, score] of scores) if (score <= op.maxScore) scores.delete(member);
+        if (scores.size === 0) data.delete(k);
+        return;
+      }
       case 'del':
         data.delete(k);
     }
+  }
+
+  function scored(key: string): ScoredMember[] {
+    const value = read(key)?.value;
+    return isSortedSet(value) ? [...value.scores].map(([member, score]) => ({ member, score })) : [];
   }
 
   return {
@@ -166,6 +200,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async setMembers(key) {
       const value = read(key)?.value;
       return value instanceof Set ? [...value] : [];
+    },
+    async rangeByScore(key, { min, max, offset = 0, count, newestFirst = false }) {
+      const members = scored(key).filter(({ score }) => score >= min && score <= max).sort(byScore);
+      if (newestFirst) members.reverse();
+      // As LIMIT: a negative count means all the rest.
+      return members.slice(offset, count === undefined || count < 0 ? undefined : offset + count);
+    },
+    async countByScore(key, min, max) {
+      return scored(key).filter(({ score }) => score >= min && score <= max).length;
     },
     async write(ops) {
       for (const op of ops) apply(op);

@@ -6,7 +6,7 @@
 import { Cluster, Command, Redis } from 'ioredis';
 import type { ChainableCommander, ClusterOptions, RedisOptions } from 'ioredis';
 
-import type { SetOptions, Store, StoreHooks, StreamEntry, SubscribeHandlers, WriteOp } from './types.ts';
+import type { ScoredMember, SetOptions, Store, StoreHooks, StreamEntry, SubscribeHandlers, WriteOp } from './types.ts';
 import { StoreUnavailableError } from './types.ts';
 
 export interface RedisStoreConfig {
@@ -44,6 +44,10 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return redis.call('EXPIRE', KEYS[1], ARGV[1])`;
 
 type Client = Redis | Cluster;
+
+/** A score as Redis reads it: `+inf` / `-inf` for the open ends. */
+const scoreArg = (score: number) => (score === Infinity ? '+inf' : score === -Infinity ? '-inf' : String(score));
+const scoreOf = (reply: string) => (reply === 'inf' || reply === '+inf' ? Infinity : reply === '-inf' ? -Infinity : Number(reply));
 
 /** How long `subscribe` waits for a subscriber connection that is still connecting. */
 const SUBSCRIBE_WAIT_MS = 2000;
@@ -178,6 +182,20 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
         return;
       case 'set.remove':
         tx.srem(key, ...op.members);
+        return;
+      case 'zset.add':
+        if (op.members.length === 0) return;
+        tx.zadd(key, ...op.members.flatMap(({ member, score }) => [scoreArg(score), member]));
+        if (op.ttl !== undefined) {
+          tx.expire(key, Math.ceil(op.ttl), 'NX');
+          tx.expire(key, Math.ceil(op.ttl), 'GT');
+        }
+        return;
+      case 'zset.remove':
+        if (op.members.length > 0) tx.zrem(key, ...op.members);
+        return;
+      case 'zset.trim':
+        tx.zremrangebyscore(key, '-inf', scoreArg(op.maxScore));
         return;
       case 'del':
         tx.del(key);
@@ -315,6 +333,17 @@ export function createRedisStore(client: Client, config: { keyPrefix: string }, 
       return reply === -1 ? 'missing' : reply === 1 ? 'set' : 'taken';
     }),
     setMembers: (key) => run('setMembers', () => client.smembers(prefix + key)),
+    rangeByScore: (key, range) => run('rangeByScore', async () => {
+      const { min, max, offset = 0, count, newestFirst = false } = range;
+      // ZRANGE … BYSCORE (Redis ≥ 6.2); with REV the bounds come highest first.
+      const bounds = newestFirst ? [scoreArg(max), scoreArg(min), 'BYSCORE', 'REV'] : [scoreArg(min), scoreArg(max), 'BYSCORE'];
+      const limit = offset > 0 || count !== undefined ? ['LIMIT', offset, count ?? -1] : [];
+      const flat = await client.call('zrange', prefix + key, ...bounds, ...limit, 'WITHSCORES') as string[];
+      const members: ScoredMember[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) members.push({ member: flat[i]!, score: scoreOf(flat[i + 1]!) });
+      return members;
+    }),
+    countByScore: (key, min, max) => run('countByScore', () => client.zcount(prefix + key, scoreArg(min), scoreArg(max))),
     write: (ops) => run('write', async () => {
       if (ops.length === 0) return;
       const [only] = ops;

@@ -189,6 +189,62 @@ describe.each(backends)('$name store contract', ({ open }) => {
     expect(await store.del('sids')).toBe(0);
   });
 
+  it('sorted sets: zset.add scores members (a re-add moves them), rangeByScore slices by score, either way round', async () => {
+    await store.write([{ op: 'zset.add', key: 'z', members: [
+      { member: 'c', score: 30 }, { member: 'a', score: 10 }, { member: 'b', score: 20 }, { member: 'd', score: 40 },
+    ], ttl: 60 }]);
+    await store.write([{ op: 'zset.add', key: 'z', members: [{ member: 'a', score: 50 }] }]);
+    const all = { min: -Infinity, max: Infinity };
+    expect(await store.rangeByScore('z', all)).toEqual([
+      { member: 'b', score: 20 }, { member: 'c', score: 30 }, { member: 'd', score: 40 }, { member: 'a', score: 50 },
+    ]);
+    expect(await store.rangeByScore('z', { ...all, newestFirst: true })).toEqual([
+      { member: 'a', score: 50 }, { member: 'd', score: 40 }, { member: 'c', score: 30 }, { member: 'b', score: 20 },
+    ]);
+    // Bounds are inclusive; offset and count page through the slice.
+    expect(await store.rangeByScore('z', { min: 30, max: 40 })).toEqual([{ member: 'c', score: 30 }, { member: 'd', score: 40 }]);
+    expect(await store.rangeByScore('z', { min: 20, max: 40, newestFirst: true, offset: 1, count: 1 })).toEqual([{ member: 'c', score: 30 }]);
+    expect(await store.rangeByScore('z', { ...all, offset: 2 })).toEqual([{ member: 'd', score: 40 }, { member: 'a', score: 50 }]);
+    expect(await store.rangeByScore('z', { ...all, count: 0 })).toEqual([]);
+    expect(await store.rangeByScore('z', { min: 41, max: 49 })).toEqual([]);
+    expect(await store.rangeByScore('none', all)).toEqual([]);
+    expect(await store.countByScore('z', 20, 40)).toBe(3);
+    expect(await store.countByScore('z', 31, Infinity)).toBe(2);
+    expect(await store.countByScore('none', -Infinity, Infinity)).toBe(0);
+  });
+
+  it('sorted sets: equal scores are ordered by member (reversed newest first); fractional and open-ended scores', async () => {
+    await store.write([{ op: 'zset.add', key: 'ties', members: [
+      { member: 'm2', score: 5 }, { member: 'm10', score: 5 }, { member: 'm1', score: 5 }, { member: 'x', score: 5.5 }, { member: 'y', score: -Infinity },
+    ] }]);
+    expect((await store.rangeByScore('ties', { min: -Infinity, max: Infinity })).map((e) => e.member)).toEqual(['y', 'm1', 'm10', 'm2', 'x']);
+    expect(await store.rangeByScore('ties', { min: 5, max: 5, newestFirst: true })).toEqual([
+      { member: 'm2', score: 5 }, { member: 'm10', score: 5 }, { member: 'm1', score: 5 },
+    ]);
+    expect(await store.rangeByScore('ties', { min: -Infinity, max: 0 })).toEqual([{ member: 'y', score: -Infinity }]);
+    expect(await store.rangeByScore('ties', { min: 5.25, max: Infinity })).toEqual([{ member: 'x', score: 5.5 }]);
+  });
+
+  it('sorted sets: zset.remove and zset.trim take members out; an emptied sorted set is gone', async () => {
+    await store.write([{ op: 'zset.add', key: 'live', members: [
+      { member: 's1', score: 100 }, { member: 's2', score: 200 }, { member: 's3', score: 300 }, { member: 's4', score: 400 },
+    ], ttl: 60 }]);
+    await store.write([
+      { op: 'zset.remove', key: 'live', members: ['s3', 'never-there'] },
+      { op: 'zset.trim', key: 'live', maxScore: 200 },
+      { op: 'zset.remove', key: 'no-such-zset', members: ['x'] },
+      { op: 'zset.trim', key: 'no-such-zset', maxScore: 1 },
+    ]);
+    expect(await store.rangeByScore('live', { min: -Infinity, max: Infinity })).toEqual([{ member: 's4', score: 400 }]);
+    await store.write([{ op: 'zset.trim', key: 'live', maxScore: 400 }]);
+    expect(await store.countByScore('live', -Infinity, Infinity)).toBe(0);
+    expect(await store.del('live')).toBe(0);
+    await store.write([{ op: 'zset.add', key: 'other', members: [{ member: 'a', score: 1 }] }, { op: 'zset.remove', key: 'other', members: ['a'] }]);
+    expect(await store.del('other')).toBe(0);
+    await store.write([{ op: 'zset.add', key: 'none', members: [] }, { op: 'zset.remove', key: 'none', members: [] }]);
+    expect(await store.del('none')).toBe(0);
+  });
+
   it('reads a stream after an id, oldest first, and ids increase', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) ids.push(await store.appendToStream('events', { n: String(i) }, 1000));
@@ -315,6 +371,22 @@ describe('memory store expiry (fake clock)', () => {
     expect(await store.setMembers('grant')).toEqual([]);
   });
 
+  it("a sorted set expires at its TTL, which only ever grows", async () => {
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'a', score: 1 }], ttl: 100 }]);
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'b', score: 2 }], ttl: 200 }]);
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'c', score: 3 }], ttl: 50 }]);
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'd', score: 4 }] }]);
+    t += 199_999;
+    expect(await store.countByScore('live', -Infinity, Infinity)).toBe(4);
+    t += 1;
+    expect(await store.rangeByScore('live', { min: -Infinity, max: Infinity })).toEqual([]);
+    expect(await store.countByScore('live', -Infinity, Infinity)).toBe(0);
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'e', score: 5 }], ttl: 10 }]);
+    expect(await store.rangeByScore('live', { min: -Infinity, max: Infinity })).toEqual([{ member: 'e', score: 5 }]);
+    t += 10_000;
+    expect(await store.countByScore('live', -Infinity, Infinity)).toBe(0);
+  });
+
   it('an expired set starts afresh with the new TTL', async () => {
     await store.write([{ op: 'set.add', key: 'grant', members: ['a'], ttl: 100 }]);
     t += 100_000;
@@ -389,6 +461,18 @@ describe('redis store TTLs', () => {
     await store.write([{ op: 'set.add', key: 'grant', members: ['c'], ttl: 50 }]);
     await expectTtl('grant', 200);
     expect((await store.setMembers('grant')).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it("a sorted set's TTL grows with a longer one and never shrinks; without one it persists", async () => {
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'a', score: 1 }], ttl: 100 }]);
+    await expectTtl('live', 100);
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'b', score: 2 }], ttl: 200 }]);
+    await expectTtl('live', 200);
+    await store.write([{ op: 'zset.add', key: 'live', members: [{ member: 'c', score: 3 }], ttl: 50 }, { op: 'zset.trim', key: 'live', maxScore: 1 }]);
+    await expectTtl('live', 200);
+    expect(await raw.zrange(keyPrefix + 'live', 0, -1, 'WITHSCORES')).toEqual(['b', '2', 'c', '3']);
+    await store.write([{ op: 'zset.add', key: 'live-forever', members: [{ member: 'a', score: 1 }] }]);
+    expect(await pttl('live-forever')).toBe(-1);
   });
 });
 

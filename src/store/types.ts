@@ -14,7 +14,37 @@ export type WriteOp =
   | { op: 'set.add'; key: string; members: string[]; ttl?: number }
   /** Remove members from a set (an emptied set is gone, as in Redis). */
   | { op: 'set.remove'; key: string; members: string[] }
+  /**
+   * Add members to a sorted set, or change their scores (Redis ZADD); like `set.add`, its TTL only
+   * ever grows.
+   */
+  | { op: 'zset.add'; key: string; members: ScoredMember[]; ttl?: number }
+  /** Remove members from a sorted set (ZREM; an emptied sorted set is gone, as in Redis). */
+  | { op: 'zset.remove'; key: string; members: string[] }
+  /** Remove the members scored at most `maxScore` (ZREMRANGEBYSCORE key -inf maxScore). */
+  | { op: 'zset.trim'; key: string; maxScore: number }
   | { op: 'del'; key: string };
+
+/** A member of a sorted set with its score. */
+export interface ScoredMember {
+  member: string;
+  score: number;
+}
+
+/**
+ * A slice of a sorted set by score (Redis `ZRANGE key min max BYSCORE [REV] LIMIT offset count`).
+ * Bounds are inclusive (±Infinity for open ends). Members are ordered by score, equal scores by
+ * member (bytewise); `newestFirst` reverses both (highest score first, as `REV`).
+ */
+export interface ScoreRange {
+  min: number;
+  max: number;
+  /** Members skipped first (default 0). */
+  offset?: number;
+  /** At most this many (default all). */
+  count?: number;
+  newestFirst?: boolean;
+}
 
 export interface StreamEntry {
   id: string;
@@ -89,6 +119,10 @@ export interface Store {
    */
   hashClaimField(key: string, field: string, value: string): Promise<'set' | 'taken' | 'missing'>;
   setMembers(key: string): Promise<string[]>;
+  /** Members of a sorted set within a score range, with their scores; [] for a missing key. */
+  rangeByScore(key: string, range: ScoreRange): Promise<ScoredMember[]>;
+  /** How many members of a sorted set score within [min, max] (Redis ZCOUNT); 0 for a missing key. */
+  countByScore(key: string, min: number, max: number): Promise<number>;
   /**
    * Applies the operations in order, atomically where the backend allows (MULTI on one node).
    * On a Redis Cluster only the operations on one key are atomic; keys are written in the order

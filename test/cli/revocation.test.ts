@@ -10,7 +10,7 @@ import { freePort } from '../support/redis-server.ts';
 import { BIN } from '../support/process.ts';
 import { startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
-import { ADMIN, ERP, exchange, introspect, revocationConfig, SECRETS, signInPerson } from '../revocation/fixture.ts';
+import { ADMIN, ERP, exchange, introspect, MAIL, revocationConfig, SECRETS, signInPerson } from '../revocation/fixture.ts';
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -22,11 +22,11 @@ afterAll(async () => {
 
 const credentials = () => ['--url', gw.url, '--client-id', ADMIN, '--client-secret', SECRETS[ADMIN]!];
 
-async function cli(args: string[], env: Record<string, string> = {}) {
+async function cli(args: string[], env: Record<string, string> = {}, fetcher?: typeof fetch) {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const code = await runCli(args, {
-    env, stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), serve: async () => 0, version: 'test',
+    env, stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), serve: async () => 0, version: 'test', ...(fetcher ? { fetch: fetcher } : {}),
   });
   return { code, stdout, stderr };
 }
@@ -65,6 +65,72 @@ describe('agentgate sessions', () => {
     expect(nobody).toEqual({ code: 0, stdout: ['no live sessions for dev|nobody@example.test'], stderr: [] });
   });
 
+  it('list without --sub prints every live session, the total and how to get the next page', async () => {
+    const dana = await signInPerson(gw, { email: 'dana@example.test', groups: 'Finance' });
+    await exchange(gw, 'agent-a', dana.accessToken, 'erp:read', ERP);
+    await exchange(gw, 'agent-a', dana.accessToken, 'mail:read', MAIL);
+    const session = (await gw.gateway.sessions.get(dana.sid))!;
+
+    const json = await cli(['sessions', 'list', '--json', ...credentials()]);
+    expect(json.code).toBe(0);
+    const body = JSON.parse(json.stdout.join('\n')) as { sessions: { sid: string; agents: { expiresAt: number }[] }[]; total: number; next_cursor?: string };
+    expect(body).toEqual({ sessions: expect.any(Array), total: body.sessions.length });
+    expect(body.total).toBeGreaterThanOrEqual(2);
+    const listed = body.sessions.find((s) => s.sid === dana.sid)!;
+
+    const res = await cli(['sessions', 'list', ...credentials()]);
+    expect(res).toMatchObject({ code: 0, stderr: [] });
+    expect(res.stdout[0]).toMatch(/^SESSION +PERSON +IDP +SIGNED IN +EXPIRES +AGENT +SCOPES +AUDIENCE +TOKEN EXPIRES$/);
+    const at = res.stdout.findIndex((line) => line.startsWith(dana.sid));
+    expect(res.stdout[at]!.split(/ {2,}/)).toEqual([
+      dana.sid, 'dev|dana@example.test', 'dev', iso(session.createdAt), iso(session.expiresAt), 'agent-a', 'erp:read', ERP, iso(listed.agents[0]!.expiresAt),
+    ]);
+    expect(res.stdout[at + 1]!.trim().split(/ {2,}/)).toEqual(['agent-a', 'mail:read', MAIL, iso(listed.agents[1]!.expiresAt)]);
+    expect(res.stdout.slice(-2)).toEqual(['', `${body.total} live sessions`]);
+
+    // A page at a time: the footer says how to get the next one, until the last.
+    const seen: string[] = [];
+    let args = ['--limit', '1'];
+    for (let page = 0; page <= body.total; page += 1) {
+      const one = await cli(['sessions', 'list', ...args, ...credentials()]);
+      expect(one.code).toBe(0);
+      seen.push(one.stdout[1]!.split(' ')[0]!);
+      const next = one.stdout.at(-1)!;
+      if (!next.startsWith('next page: ')) {
+        expect(next).toBe(`${body.total} live sessions`);
+        break;
+      }
+      expect(one.stdout.at(-2)).toBe(`${body.total} live sessions`);
+      const cursor = /^next page: agentgate sessions list --cursor ([\w-]+) --limit 1$/.exec(next)?.[1];
+      expect(cursor).toBeDefined();
+      args = ['--cursor', cursor!, '--limit', '1'];
+    }
+    expect(seen).toEqual(body.sessions.map((s) => s.sid));
+
+    const bad = await cli(['sessions', 'list', '--cursor', 'nope', ...credentials()]);
+    expect(bad).toEqual({ code: 3, stdout: [], stderr: ["agentgate: the gateway refused: invalid_request: the 'cursor' query parameter is not a next_cursor this gateway gave out"] });
+  });
+
+  it('list without --sub: no sessions at all, and the next page in --json', async () => {
+    const answers: Record<string, unknown>[] = [];
+    const requested: string[] = [];
+    const fake = (async (input: string | URL | Request) => {
+      const url = String(input);
+      requested.push(url);
+      const body = url.endsWith('/token') ? { access_token: 'admin-token', token_type: 'Bearer' } : answers.shift();
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch;
+    const args = ['sessions', 'list', '--url', 'https://sso.example.test', '--client-id', ADMIN, '--client-secret', 's'];
+    answers.push({ sessions: [], total: 0 });
+    expect(await cli(args, {}, fake)).toEqual({ code: 0, stdout: ['no live sessions'], stderr: [] });
+    expect(requested.at(-1)).toBe('https://sso.example.test/admin/sessions');
+    const page = { sessions: [], total: 3, next_cursor: 'abc' };
+    answers.push(page);
+    const json = await cli([...args, '--json', '--limit', '2', '--cursor', 'xyz'], {}, fake);
+    expect(JSON.parse(json.stdout.join('\n'))).toEqual(page);
+    expect(requested.at(-1)).toBe('https://sso.example.test/admin/sessions?limit=2&cursor=xyz');
+  });
+
   it('revoke SID ends one session (its tokens die); an unknown session exits 3', async () => {
     const bob = await signInPerson(gw, { email: 'bob@example.test', groups: 'Finance' });
     const token = await exchange(gw, 'agent-c', bob.accessToken, 'erp:read', ERP);
@@ -89,7 +155,16 @@ describe('agentgate sessions', () => {
   });
 
   it('usage errors exit 2 and say what is missing', async () => {
-    expect(await cli(['sessions', 'list', ...credentials()])).toMatchObject({ code: 2, stderr: ['agentgate: sessions list needs --sub SUBJECT (and nothing else)', expect.any(String)] });
+    expect(await cli(['sessions', 'list', 'extra', ...credentials()])).toMatchObject({
+      code: 2, stderr: ["agentgate: sessions list takes no arguments: --sub SUBJECT for a person's sessions, else all of them (--limit N, --cursor C)", expect.any(String)],
+    });
+    expect((await cli(['sessions', 'list', '--sub', '', ...credentials()])).stderr[0]).toBe('agentgate: sessions list --sub needs a SUBJECT');
+    expect((await cli(['sessions', 'list', '--sub', 's', '--limit', '5', ...credentials()])).stderr[0])
+      .toBe("agentgate: sessions list --sub lists one person's sessions; --limit and --cursor page through all of them");
+    for (const limit of ['0', '201', 'ten', '1.5', '01']) {
+      expect(await cli(['sessions', 'list', '--limit', limit, ...credentials()])).toMatchObject({ code: 2, stdout: [], stderr: ['agentgate: sessions list --limit must be a whole number from 1 to 200', expect.any(String)] });
+    }
+    expect((await cli(['sessions', 'revoke', 'sid', '--cursor', 'c', ...credentials()])).stderr[0]).toBe('agentgate: --limit and --cursor are options of sessions list');
     expect((await cli(['sessions', 'revoke', ...credentials()])).stderr[0]).toBe('agentgate: sessions revoke needs one session id, or --sub SUBJECT for every session of a person');
     expect((await cli(['sessions', 'revoke', 'sid', '--sub', 's', ...credentials()])).code).toBe(2);
     expect((await cli(['sessions', 'purge'])).stderr[0]).toBe('agentgate: unknown sessions command "purge"');

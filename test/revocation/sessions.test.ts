@@ -152,10 +152,96 @@ describe('ending a session across replicas', () => {
     const after = await adminCall(b, 'GET', `/sessions?sub=${encodeURIComponent(sub('erin@example.test'))}`, admin);
     expect((after.body.sessions as { sid: string }[]).map((s) => s.sid)).toEqual([second.sid]);
 
-    expect((await adminCall(b, 'GET', '/sessions?sub=nobody', admin)).body).toEqual({ sessions: [] });
-    const missing = await adminCall(b, 'GET', '/sessions', admin);
-    expect(missing.status).toBe(400);
-    expect(missing.body).toEqual({ error: 'invalid_request', error_description: "the 'sub' query parameter is required once (the person's subject, as in their tokens' sub claim)" });
+    expect((await adminCall(b, 'GET', '/sessions?sub=nobody', admin)).body).toEqual({ sessions: [], total: 0 });
+    expect(after.body.total).toBe(1);
+    const subject = "the 'sub' query parameter must be a person's subject (as in their tokens' sub claim), given once";
+    for (const query of ['sub=', 'sub=a&sub=b']) {
+      const bad = await adminCall(b, 'GET', `/sessions?${query}`, admin);
+      expect(bad.status).toBe(400);
+      expect(bad.body).toEqual({ error: 'invalid_request', error_description: subject });
+    }
+    const paged = await adminCall(b, 'GET', `/sessions?sub=${encodeURIComponent(sub('erin@example.test'))}&limit=5`, admin);
+    expect(paged.status).toBe(400);
+    expect(paged.body).toEqual({ error: 'invalid_request', error_description: "the 'limit' and 'cursor' query parameters page through all live sessions; they do not go with 'sub'" });
+  });
+
+  it('GET /admin/sessions without sub lists every live session, newest first, a page at a time', async () => {
+    const { a, b } = replicas;
+    const admin = await adminToken(a);
+    type Listed = { sid: string; sub: string; expiresAt: number; agents: { clientId: string; scopes: string[]; audience: string }[] };
+    /** Every page at `limit`, following next_cursor; the sessions and each page's total. */
+    const walk = async (limit: number) => {
+      const seen: Listed[] = [];
+      const totals: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const res = await adminCall(b, 'GET', `/sessions?${new URLSearchParams({ limit: String(limit), ...(cursor ? { cursor } : {}) })}`, admin);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('cache-control')).toBe('no-store');
+        const page = res.body.sessions as Listed[];
+        expect(page.length).toBeLessThanOrEqual(limit);
+        seen.push(...page);
+        totals.push(res.body.total as number);
+        cursor = res.body.next_cursor as string | undefined;
+        if (cursor !== undefined) expect(page).toHaveLength(limit);
+      } while (cursor !== undefined && totals.length < 100);
+      return { seen, totals };
+    };
+
+    const before = await adminCall(b, 'GET', '/sessions', admin);
+    expect(before.status).toBe(200);
+    const baseline = (before.body.sessions as Listed[]).map((s) => s.sid);
+    expect(before.body).toEqual({ sessions: expect.any(Array), total: baseline.length });
+
+    const frank = await person('frank@example.test');
+    const gina = await person('gina@example.test');
+    // One agent at two audiences: two entries.
+    await exchange(b, 'agent-a', frank.accessToken, 'erp:read', ERP);
+    await exchange(b, 'agent-a', frank.accessToken, 'mail:read', MAIL);
+
+    const { seen, totals } = await walk(1);
+    expect(totals.every((total) => total === baseline.length + 2)).toBe(true);
+    expect(seen.map((s) => s.sid).sort()).toEqual([...baseline, frank.sid, gina.sid].sort());
+    // Newest first: latest expiry first, equal ones by sid (highest first).
+    const order = seen.map((s) => [s.expiresAt, s.sid] as const);
+    expect(order).toEqual([...order].sort(([e1, s1], [e2, s2]) => e2 - e1 || (s2 < s1 ? -1 : s2 > s1 ? 1 : 0)));
+    expect(seen.find((s) => s.sid === frank.sid)).toMatchObject({
+      sub: sub('frank@example.test'),
+      agents: [
+        { clientId: 'agent-a', scopes: ['erp:read'], audience: ERP, lastUsedAt: expect.any(Number), expiresAt: expect.any(Number) },
+        { clientId: 'agent-a', scopes: ['mail:read'], audience: MAIL, lastUsedAt: expect.any(Number), expiresAt: expect.any(Number) },
+      ],
+    });
+    expect((await walk(200)).seen.map((s) => s.sid)).toEqual(seen.map((s) => s.sid));
+
+    // An ended session leaves the list.
+    await adminCall(a, 'DELETE', `/sessions/${gina.sid}`, admin);
+    const after = await adminCall(b, 'GET', '/sessions?limit=200', admin);
+    expect((after.body.sessions as Listed[]).map((s) => s.sid)).not.toContain(gina.sid);
+    expect(after.body.total).toBe(baseline.length + 1);
+    expect(after.body.next_cursor).toBeUndefined();
+  });
+
+  it('GET /admin/sessions refuses a bad limit or cursor (400 invalid_request naming it)', async () => {
+    const { b } = replicas;
+    const admin = await adminToken(b);
+    const limit = "the 'limit' query parameter must be a whole number from 1 to 200";
+    for (const query of ['limit=0', 'limit=201', 'limit=abc', 'limit=1.5', 'limit=-1', 'limit=01', 'limit=1e2', 'limit=']) {
+      const res = await adminCall(b, 'GET', `/sessions?${query}`, admin);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.body).toEqual({ error: 'invalid_request', error_description: query === 'limit=' ? `${limit}, given once` : limit });
+    }
+    expect((await adminCall(b, 'GET', '/sessions?limit=1&limit=2', admin)).body).toEqual({ error: 'invalid_request', error_description: `${limit}, given once` });
+    const cursor = "the 'cursor' query parameter is not a next_cursor this gateway gave out";
+    for (const value of ['nope', Buffer.from('[1,"x"]').toString('base64url'), 'a/b']) {
+      const res = await adminCall(b, 'GET', `/sessions?${new URLSearchParams({ cursor: value })}`, admin);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'invalid_request', error_description: cursor });
+    }
+    expect((await adminCall(b, 'GET', '/sessions?cursor=', admin)).body).toEqual({
+      error: 'invalid_request', error_description: "the 'cursor' query parameter must be the next_cursor of a previous page, given once",
+    });
   });
 
   it('the revocation admin endpoints need an admin token (401 with a Bearer challenge)', async () => {

@@ -169,6 +169,29 @@ function storeOnTopology(target: () => Target): void {
     expect(await raw.pttl(rawKey('grant-forever'))).toBe(-1);
   });
 
+  it('sorted sets: add, trim, remove and read by score, in one write with a record in another slot', async () => {
+    const { store, raw } = t();
+    const [index, record] = await spreadKeys(t(), 'zset', 2) as [string, string];
+    expect(new Set(await Promise.all([index, record].map((key) => t().nodeOf(key)))).size).toBe(Math.min(2, t().nodeCount));
+    await store.write([
+      { op: 'zset.add', key: index, members: [{ member: 's1', score: 100 }, { member: 's2', score: 200 }, { member: 's3', score: 300 }], ttl: 120 },
+      { op: 'set', key: record, value: 'r', ttl: 60 },
+    ]);
+    await store.write([
+      { op: 'zset.add', key: index, members: [{ member: 's4', score: 300 }], ttl: 60 },
+      { op: 'zset.trim', key: index, maxScore: 100 },
+      { op: 'zset.remove', key: index, members: ['s2'] },
+    ]);
+    expect(await raw.zrange(rawKey(index), 0, -1, 'WITHSCORES')).toEqual(['s3', '300', 's4', '300']);
+    expect(await store.rangeByScore(index, { min: 150, max: Infinity, newestFirst: true, count: 1 })).toEqual([{ member: 's4', score: 300 }]);
+    expect(await store.rangeByScore(index, { min: 150, max: Infinity, newestFirst: true, offset: 1 })).toEqual([{ member: 's3', score: 300 }]);
+    expect(await store.countByScore(index, 300, 300)).toBe(2);
+    expect(await store.get(record)).toBe('r');
+    await expectTtl(index, 120);
+    await store.write([{ op: 'zset.remove', key: index, members: ['s3', 's4'] }]);
+    expect(await raw.exists(rawKey(index))).toBe(0);
+  });
+
   it('of 20 concurrent hashClaimField calls exactly one sets the field', async () => {
     const { store, raw } = t();
     await store.write([{ op: 'hash.replace', key: 'race', fields: { payload: '{}' }, ttl: 60 }]);
