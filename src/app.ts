@@ -10,11 +10,11 @@ import express from 'express';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type Provider from 'oidc-provider';
 
-import { createAccountRouter } from './account/index.ts';
+import { createAccountRouter, createPageSignIn } from './account/index.ts';
 import { createAdminConsole, createAdminRouter, createSignInRecorder } from './admin/index.ts';
 import {
-  createAccessTokenVerifier, createAuthorizationServer, createClientAuthenticator, createInteractionRouter, createOidcAdapter,
-  createTokenEndpoint, issuerPath, staticClients,
+  createAccessTokenVerifier, createAccountCodeRedeemer, createAuthorizationServer, createClientAuthenticator, createInteractionRouter,
+  createOidcAdapter, createTokenEndpoint, issuerPath, staticClients,
 } from './authz/index.ts';
 import { DEMO_IDP_PATH } from './config/index.ts';
 import type { Config } from './config/index.ts';
@@ -179,13 +179,15 @@ export function createApp(config: Config, deps: AppDeps): GatewayApp {
   app.use(`${base}/interaction`, signInCsp, createInteractionRouter({
     provider, config, federation, sessions, policy, cookies, logger, onSignedIn: (idp) => signIns.record(idp),
   }));
+  // The account pages and the admin console sign a browser in through the gateway's own client.
+  const pageSignIn = createPageSignIn({ config, sessions, cookies, redeem: createAccountCodeRedeemer(provider, config.issuer), logger });
   app.use(`${base}/account`, pageCsp, createAccountRouter({
-    config, sessions, cookies, cookieKeys, consents, revocations, audit: createAuditTrail(store, logger), logger,
+    config, sessions, cookies, cookieKeys, consents, revocations, audit: createAuditTrail(store, logger), logger, signIn: pageSignIn,
   }));
   app.use(`${base}/federation`, signInCsp, createFederationRouter({ federation, logger, store, basePath: base }));
   // The console's pages (a person with an admin role); the rest of /admin is the bearer API.
   app.use(`${base}/admin`, pageCsp, createAdminConsole({
-    config, store, sessions, revocations, federation, policy, cookies, cookieKeys, signIns, logger,
+    config, store, sessions, revocations, federation, policy, cookies, cookieKeys, signIns, logger, signIn: pageSignIn,
     audit: createAuditTrail(store, logger),
   }));
   app.use(`${base}/admin`, createAdminRouter({

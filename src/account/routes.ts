@@ -6,7 +6,10 @@
 //                        tokens from my sessions inactive (a `revoked:sidagent` record per session,
 //                        honoured by introspection, the exchange and the SDK's feed) and withdraws
 //                        my approvals of it (an agent with consent: required must ask again).
+//   GET /signed-in     — the callback of the sign-in into these pages (sign-in.ts).
 // Who "me" is: the gateway's enterprise session cookie (set at sign-in, path = the issuer path).
+// A GET without a live session is sent to sign in (as the gateway's own client `agentgate-account`)
+// and brought back; a POST without one is refused with a 401 page (a form is never replayed).
 // Every form carries a synchronizer token bound to that session (an HMAC of the sid under the
 // cookie key, OWASP CSRF cheat sheet "synchronizer token pattern", stateless): a POST without it,
 // or with another session's, is refused with a 403 page before anything changes.
@@ -24,6 +27,7 @@ import { escapeHtml, page, renderProblemPage } from '../pages/index.ts';
 import type { RevocationService } from '../revocation/index.ts';
 import type { CookieSigner, EnterpriseSession, SessionAgent, SessionService } from '../session/index.ts';
 import { SESSION_COOKIE } from '../session/index.ts';
+import type { PageSignIn } from './sign-in.ts';
 
 export interface AccountDeps {
   config: Config;
@@ -34,6 +38,8 @@ export interface AccountDeps {
   revocations: RevocationService;
   audit: AuditTrail;
   logger: Logger;
+  /** Signs a browser in when it GETs a page without a live session (sign-in.ts). */
+  signIn: PageSignIn;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -75,16 +81,19 @@ export function createAccountRouter(deps: AccountDeps): Router {
     res.status(status).type('html').set('Cache-Control', 'no-store').send(renderProblemPage({ title, message, correlationId: String(req.id) }));
   }
 
-  /** The signed-in person, or a page saying how to sign in. */
+  /** The signed-in person; else a GET goes to sign in, and anything else gets a 401 page. */
   async function person(req: Request, res: Response): Promise<EnterpriseSession | undefined> {
     const sid = cookies.read(req.headers.cookie, SESSION_COOKIE);
     const session = sid ? await sessions.get(sid) : undefined;
     if (!session) {
-      problem(req, res, 401, 'Not signed in', 'You are not signed in at the gateway (or your session has ended). Sign in through your agent console, then open this page again.');
+      if (req.method === 'GET' || req.method === 'HEAD') deps.signIn.start(req, res);
+      else problem(req, res, 401, 'Not signed in', 'You are not signed in at the gateway (or your session has ended). Nothing was changed. Open this page again to sign in.');
       return undefined;
     }
     return session;
   }
+
+  router.get('/signed-in', deps.signIn.callback);
 
   function checkCsrf(req: Request, res: Response, session: EnterpriseSession): boolean {
     if (csrf.verify(session.sid, (req.body as Record<string, unknown> | undefined)?.csrf)) return true;

@@ -1,13 +1,16 @@
 // The admin console (issue 9): server-rendered pages under `{issuer}/admin` for a PERSON signed in
-// through the gateway itself whose session holds one of `admin.roles` (everyone else: 401/403
-// pages). Read-only pages: identity providers with health, sessions and the agents under each,
-// recent audit events with filters, the policy's explain tool as a form. Kill switches (disable /
+// through the gateway itself whose session holds one of `admin.roles` (a GET without a live
+// session is sent to sign in through the gateway's own client and brought back, src/account/
+// sign-in.ts; a POST without one gets a 401 page; a person without an admin role a 403 page).
+// Read-only pages: identity providers with health, sessions and the agents under each, recent
+// audit events with filters, the policy's explain tool as a form. Kill switches (disable /
 // enable an agent, end a session) are CSRF-protected POST forms calling the same revocation and
 // session services as the admin API, audited the same way with the admin person's id.
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 
 import { createCsrf } from '../account/index.ts';
+import type { PageSignIn } from '../account/index.ts';
 import type { Config } from '../config/index.ts';
 import { formatDuration } from '../config/index.ts';
 import type { Federation } from '../federation/index.ts';
@@ -19,7 +22,7 @@ import { formatDecision } from '../policy/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { RevocationService } from '../revocation/index.ts';
 import type { CookieSigner, EnterpriseSession, SessionService } from '../session/index.ts';
-import { SESSION_COOKIE } from '../session/index.ts';
+import { isSessionCursor, SESSION_COOKIE } from '../session/index.ts';
 import type { Store } from '../store/index.ts';
 import { idpHealth } from './idp-health.ts';
 import type { SignInRecorder } from './idp-health.ts';
@@ -36,6 +39,8 @@ export interface AdminConsoleDeps {
   audit: AuditTrail;
   signIns: SignInRecorder;
   logger: Logger;
+  /** Signs a browser in when it GETs a console page without a live session. */
+  signIn: PageSignIn;
   /** Seconds since the epoch. */
   now?: () => number;
 }
@@ -44,6 +49,8 @@ type Handler = (req: Request, res: Response, admin: EnterpriseSession) => Promis
 
 /** How many audit entries the console reads (newest first) before filtering. */
 const AUDIT_WINDOW = 500;
+/** Sessions per page of the sessions list. */
+const SESSIONS_PAGE = 50;
 const when = (seconds: number) => `${new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 const str = (value: unknown) => (typeof value === 'string' ? value.trim() : '');
 
@@ -66,7 +73,8 @@ export function createAdminConsole(deps: AdminConsoleDeps): Router {
     void (async () => {
       const sid = deps.cookies.read(req.headers.cookie, SESSION_COOKIE);
       const session = sid ? await sessions.get(sid) : undefined;
-      if (!session) return problem(req, res, 401, 'Not signed in', 'The admin console is for people signed in at this gateway. Sign in through an application, then open this page again.');
+      if (!session && !options.post && (req.method === 'GET' || req.method === 'HEAD')) return deps.signIn.start(req, res);
+      if (!session) return problem(req, res, 401, 'Not signed in', 'The admin console is for people signed in at this gateway. Nothing was changed. Open the console again to sign in.');
       if (!session.roles.some((role) => adminRoles.has(role))) {
         return problem(req, res, 403, 'Not an administrator', `You are signed in as ${session.identity.email || session.accountId}, whose roles do not include an admin role (admin.roles).`);
       }
@@ -105,17 +113,26 @@ ${rows}
 
   router.get('/console/sessions', admin(async (req, res, me) => {
     const sub = str(req.query.sub);
-    let sids: string[];
-    if (sub) sids = await sessions.findBySubject(sub);
-    else {
-      // No global session index: the sessions seen in recent audit events, and mine.
-      const recent = await deps.store.readStream(AUDIT_STREAM, AUDIT_WINDOW);
-      sids = [me.sid, ...recent.map((e) => e.fields.sid).filter((sid): sid is string => Boolean(sid))];
+    const cursor = str(req.query.cursor);
+    let shown: EnterpriseSession[] = [];
+    let summary: string;
+    let next = '';
+    if (sub) {
+      for (const sid of new Set(await sessions.findBySubject(sub))) {
+        const session = await sessions.get(sid);
+        if (session) shown.push(session);
+      }
+      summary = `Sessions of ${escapeHtml(sub)}.`;
+    } else {
+      if (cursor && !isSessionCursor(cursor)) return problem(req, res, 400, 'No such page', 'This page link is not one the console gave out. Open the first page of sessions and follow its links.');
+      const page = await sessions.list({ limit: SESSIONS_PAGE, ...(cursor ? { cursor } : {}) });
+      shown = page.sessions;
+      summary = `${page.total} live session${page.total === 1 ? '' : 's'}, newest first${cursor ? ' (a later page)' : ''}.`;
+      if (page.nextCursor) next = `<p><a href="${escapeHtml(`${base}/console/sessions?${new URLSearchParams({ cursor: page.nextCursor })}`)}">Next page</a></p>`;
     }
     const rows: string[] = [];
-    for (const sid of new Set(sids)) {
-      const session = await sessions.get(sid);
-      if (!session) continue;
+    for (const session of shown) {
+      const { sid } = session;
       const uses = await sessions.agentsOf(sid);
       const agentList = uses.map((u) => `<li><code>${escapeHtml(u.clientId)}</code>: ${escapeHtml(u.scopes.join(' '))} at ${escapeHtml(u.audience)}, last used ${escapeHtml(when(u.lastUsedAt))}</li>`).join('');
       rows.push(`<tr><th scope="row"><code>${escapeHtml(sid)}</code>${sid === me.sid ? ' <span class="note">(you)</span>' : ''}</th>
@@ -130,11 +147,12 @@ ${rows}
 <form method="get" action="${escapeHtml(`${base}/console/sessions`)}">
 <label for="sub">Person (account id, e.g. <code>okta|00u1…</code>)</label><input id="sub" name="sub" value="${escapeHtml(sub)}">
 <button type="submit">Find sessions</button></form>
-<p class="note">${sub ? `Sessions of ${escapeHtml(sub)}.` : 'Without a person: the sessions seen in the recent audit events.'}</p>
+<p class="note">${summary}</p>
 ${rows.length ? `<table><thead><tr><th scope="col">Session</th><th scope="col">Person</th><th scope="col">Signed in</th><th scope="col">Agents</th><th scope="col">Kill switch</th></tr></thead>
 <tbody>
 ${rows.join('\n')}
-</tbody></table>` : '<p role="status">No live session found.</p>'}`);
+</tbody></table>` : '<p role="status">No live session found.</p>'}
+${next}`);
   }));
 
   router.post('/console/sessions/end', form, admin(async (req, res, me) => {

@@ -2,8 +2,11 @@
 // PKCE S256, public unless they have a secret), `agents` are confidential clients that
 // authenticate as themselves (client_secret_basic/post or private_key_jwt, RFC 7523 §2.2);
 // admin clients and resource servers' clients (`resources[].client`) use client_credentials only.
+// One client is the gateway's own (`agentgate-account`, reserved in config): it signs a browser
+// into the account pages and the admin console (src/account/sign-in.ts).
 import type { ClientMetadata } from 'oidc-provider';
 
+import { ACCOUNT_CLIENT_ID } from '../config/index.ts';
 import type { AdminClientConfig, AgentConfig, AppConfig, Config, ResourceClientConfig } from '../config/index.ts';
 import { REVOCATIONS_SCOPE, revocationsAudience } from '../revocation/index.ts';
 
@@ -19,6 +22,30 @@ export const ADMIN_SCOPE = 'agentgate:admin';
 
 /** The admin API is a resource of its own: admin tokens are JWTs with this audience. */
 export const adminAudience = (issuer: string) => `${issuer}/admin`;
+
+export { ACCOUNT_CLIENT_ID };
+
+/** Where the account client's authorization responses go: the gateway's own callback. */
+export const accountRedirectUri = (issuer: string) => `${issuer}/account/signed-in`;
+
+/**
+ * The gateway's own pages as an OAuth client (RFC 6749 §2.1 public client, PKCE S256 as for every
+ * client): `openid` only, its one redirect URI on the gateway itself, no refresh tokens, no logout
+ * URIs. Its codes are redeemed in-process by that callback (account-code.ts), never at the token
+ * endpoint (findAccount refuses them there), so it yields nothing but a signed-in browser.
+ */
+export function accountClient(issuer: string): ClientMetadata {
+  return {
+    client_id: ACCOUNT_CLIENT_ID,
+    client_name: 'agentgate account pages',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [accountRedirectUri(issuer)],
+    post_logout_redirect_uris: [],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    scope: 'openid',
+  };
+}
 
 export function appClient(app: AppConfig, config: Config): ClientMetadata {
   const resourceScopes = config.resources
@@ -65,6 +92,7 @@ export const agentClient = (agent: AgentConfig) => machineClient(agent, agent.sc
 
 export function staticClients(config: Config): ClientMetadata[] {
   return [
+    accountClient(config.issuer),
     ...config.apps.map((app) => appClient(app, config)),
     // A disabled agent still authenticates, so it learns why it is refused (unauthorized_client).
     ...config.agents.map(agentClient),

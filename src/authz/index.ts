@@ -12,4 +12,6 @@ export { createTokenEndpoint } from './token-endpoint.ts';
 export type { LeanGrant, LeanGrantRequest, LeanGrantResponse, TokenParams } from './token-endpoint.ts';
 export { chainFromAct, createAccessTokenVerifier, revokedJtiKey } from './access-tokens.ts';
 export type { AccessTokenClaims, AccessTokenVerifier } from './access-tokens.ts';
-export { ADMIN_SCOPE, adminAudience, staticClients } from './clients.ts';
+export { ACCOUNT_CLIENT_ID, accountRedirectUri, ADMIN_SCOPE, adminAudience, staticClients } from './clients.ts';
+export { createAccountCodeRedeemer } from './account-code.ts';
+export type { AccountCodeRedeemer, AccountCodeResult } from './account-code.ts';

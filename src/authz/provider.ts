@@ -2,7 +2,7 @@
 // faces"). Discovery, JWKS, authorization code + PKCE (S256, required for every client),
 // refresh tokens (always rotated, so reuse is detectable), client credentials, introspection,
 // revocation, RP-initiated logout, and RFC 8707 resource indicators issuing RFC 9068 JWTs.
-import Provider from 'oidc-provider';
+import Provider, { interactionPolicy } from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
@@ -15,7 +15,7 @@ import { StoreUnavailableError } from '../store/index.ts';
 import { SESSION_COOKIE } from '../session/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
 import { InvalidRequest, TemporarilyUnavailable, UnauthorizedClient } from './errors.ts';
-import { ADMIN_SCOPE, OIDC_SCOPES, staticClients } from './clients.ts';
+import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE, OIDC_SCOPES, staticClients } from './clients.ts';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../pages/index.ts';
 import { createResourceIndicators } from './resource-servers.ts';
 import { createStructuredTokenMiddleware } from './structured-tokens.ts';
@@ -57,6 +57,25 @@ function accountClaims(session: EnterpriseSession) {
     roles: session.roles,
     groups: identity.groups.map((g) => g.name ?? g.id),
   };
+}
+
+/**
+ * oidc-provider's default prompts, plus one login check: its own browser session (`_session`)
+ * outlives the enterprise session it was made for when that session ends without the browser
+ * signing out (admin kill switch, upstream logout, expiry). findAccount then finds no account for
+ * it, and the person must sign in anew through the IdP (OIDC Core §3.1.2.3), never be carried
+ * silently into a session that no longer exists.
+ */
+function signInPolicy(): interactionPolicy.Prompt[] {
+  const { Check } = interactionPolicy;
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(new Check(
+    'enterprise_session_ended',
+    'the gateway session has ended; the End-User must sign in again',
+    'login_required',
+    (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT),
+  ), 0);
+  return policy;
 }
 
 export function createAuthorizationServer(deps: AuthorizationServerDeps): Provider {
@@ -167,6 +186,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
     // cookie) or for a token (the grant it was issued under). No session, no account — so an
     // ended session forces a new sign-in and its codes and refresh tokens stop working.
     findAccount: async (ctx, sub, token) => {
+      // The account client's codes are redeemed in-process by the account pages' callback
+      // (account-code.ts); at the token endpoint they yield no account, hence no token.
+      if ((token as { clientId?: string } | undefined)?.clientId === ACCOUNT_CLIENT_ID) return undefined;
       const grantId = (token as { grantId?: string } | undefined)?.grantId;
       const sid = grantId ? await sessions.sidForGrant(grantId) : cookies.read(ctx.req.headers.cookie, SESSION_COOKIE);
       const session = sid ? await sessions.get(sid) : undefined;
@@ -197,6 +219,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Provid
       return sid ? { sid } : undefined;
     },
     interactions: {
+      policy: signInPolicy(),
       url: (_ctx, interaction) => `${base}/interaction/${interaction.uid}`,
     },
     renderError: async (ctx, out) => {

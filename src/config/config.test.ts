@@ -726,6 +726,18 @@ describe('roles, role mappings, step-up and agents (policy sections)', () => {
     }))).toEqual([{ path: 'agents[0].scopes[0]', message: '"anything" is not a scope of any resource' }]);
   });
 
+  it('reserves the gateway\'s own account client id for every kind of client', () => {
+    const secretAuth = { method: 'client_secret_basic', secret: SECRET };
+    expect(problems(devConfig({
+      resources: [{ id: 'https://x.example.test', scopes: ['x:read'], client: { clientId: 'agentgate-account', auth: secretAuth } }],
+      agents: [{ clientId: 'agentgate-account', auth: secretAuth }],
+      apps: [{ clientId: 'agentgate-account', redirectUris: ['https://console.example.test/cb'] }],
+      admin: { clients: [{ clientId: 'agentgate-account', auth: secretAuth }] },
+    }))).toEqual(['agents[0].clientId', 'admin.clients[0].clientId', 'resources[0].client.clientId', 'apps[0].clientId'].map((path) => ({
+      path, message: 'client id "agentgate-account" is reserved for the gateway\'s own sign-in to its account pages and admin console',
+    })));
+  });
+
   it('registers admin clients under unique client ids', () => {
     expect(problems(devConfig({
       agents: [{ clientId: 'shared', auth: { method: 'client_secret_basic', secret: SECRET } }],

@@ -397,6 +397,12 @@ const demoPerson = z.strictObject({
 /** Where the demo IdP is mounted under the issuer (its own issuer is `{issuer}/demo-idp`). */
 export const DEMO_IDP_PATH = '/demo-idp';
 
+/**
+ * The gateway's own first-party client (src/authz/clients.ts): it signs a browser into the
+ * account pages and the admin console. Reserved: no configured client may take this id.
+ */
+export const ACCOUNT_CLIENT_ID = 'agentgate-account';
+
 export const configSchema = z.strictObject({
   mode: z.enum(['production', 'development']).default('production'),
   issuer: httpUrl.refine((value) => !value.endsWith('/'), 'must not end with "/"')
@@ -577,7 +583,8 @@ export function checkConfig(config: Config): ConfigProblem[] {
   const clientIds = new Map<string, string>();
   const claimClientId = (id: string, path: string) => {
     const previous = clientIds.get(id);
-    if (previous) add(path, `duplicate client id "${id}" (also ${previous})`);
+    if (id === ACCOUNT_CLIENT_ID) add(path, `client id "${id}" is reserved for the gateway's own sign-in to its account pages and admin console`);
+    else if (previous) add(path, `duplicate client id "${id}" (also ${previous})`);
     else clientIds.set(id, path);
   };
 

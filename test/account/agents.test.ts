@@ -40,9 +40,13 @@ afterAll(async () => {
 const active = async (name: string) => (await introspect(gw, tokens[name]!)).body.active;
 
 describe('/account/agents', () => {
-  it('needs a signed-in person', async () => {
+  it('needs a signed-in person: a GET is sent to sign in (test/account/sign-in.test.ts), a POST refused', async () => {
     const res = await createBrowser().get(`${gw.url}/account/agents`);
-    expect(res.status).toBe(401);
+    expect(res.status).toBe(303);
+    expect(res.location).toMatch(new RegExp(`^${gw.url}/auth\\?client_id=agentgate-account&`));
+    const post = await createBrowser().postForm(`${gw.url}/account/agents/revoke`, { agent: 'agent-a' });
+    expect(post.status).toBe(401);
+    expect(post.body).toContain('You are not signed in at the gateway');
   });
 
   it('lists the agents holding tokens from my sessions, their scopes and last use, with revoke buttons', async () => {

@@ -68,11 +68,17 @@ describe('consent: required', () => {
     expect((await exchange(alice, 'erp:read', 'other-agent', OTHER_SECRET)).status).toBe(200);
   });
 
-  it('the consent page needs a signed-in person', async () => {
-    const res = await createBrowser().get(consentUri);
-    expect(res.status).toBe(401);
-    expect(res.body).toContain('You are not signed in at the gateway');
-    expect(res.body).toMatch(/<code>[\w-]+<\/code>/);
+  it('the consent page needs a signed-in person: a GET is sent to sign in and back to this link, a POST refused', async () => {
+    const browser = createBrowser();
+    const res = await browser.get(consentUri);
+    expect(res.status).toBe(303);
+    expect(res.location).toMatch(new RegExp(`^${gw.url}/auth\\?client_id=agentgate-account&`));
+    const flight = browser.jar.get('agentgate.signin')!;
+    expect(JSON.parse(decodeURIComponent(flight.slice(0, flight.lastIndexOf('.')))).returnTo).toBe(consentUri.slice(gw.url.length));
+    const post = await createBrowser().postForm(`${gw.url}/account/consent`, { agent: 'careful-agent', audience: ERP, scope: 'erp:read', decision: 'approve' });
+    expect(post.status).toBe(401);
+    expect(post.body).toContain('You are not signed in at the gateway');
+    expect(post.body).toMatch(/<code>[\w-]+<\/code>/);
   });
 
   it('shows which agent, which scopes in plain words, for how long — with a CSRF token and a strict CSP', async () => {

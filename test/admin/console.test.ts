@@ -46,10 +46,13 @@ afterAll(async () => {
 });
 
 describe('/admin console', () => {
-  it('is refused to people not signed in (401) and to non-admins (403), as pages', async () => {
+  it('sends people not signed in to sign in (GET) or refuses them (POST, 401), and refuses non-admins (403), as pages', async () => {
     const anonymous = await createBrowser().get(`${gw.url}/admin`);
-    expect(anonymous.status).toBe(401);
-    expect(anonymous.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.location).toMatch(new RegExp(`^${gw.url}/auth\\?client_id=agentgate-account&response_type=code&scope=openid&`));
+    const post = await createBrowser().postForm(`${gw.url}/admin/console/sessions/end`, { sid: 'x' });
+    expect(post.status).toBe(401);
+    expect(post.headers.get('content-type')).toMatch(/^text\/html/);
     const nonAdmin = await bob.browser.get(`${gw.url}/admin/console/sessions`);
     expect(nonAdmin.status).toBe(403);
     expect(nonAdmin.body).toContain('<h1>Not an administrator</h1>');
@@ -114,5 +117,55 @@ describe('/admin console', () => {
     expect(res.status).toBe(200);
     expect(res.body).toContain('<label for="sid">');
     expect(res.body).toMatch(/<pre>DENY {3}invalid_scope: scope &quot;erp:approve&quot;/);
+  });
+});
+
+describe('/admin/console/sessions without a person', () => {
+  const person = (subject: string) => ({
+    idp: 'demo', subject, email: `${subject}@demo.example.test`, groups: [], groupsComplete: true, amr: ['pwd'], authTime: Math.floor(Date.now() / 1000), attributes: {},
+  });
+  const sidsOn = (html: string) => [...html.matchAll(/<th scope="row"><code>([\w-]+)<\/code>/g)].map((m) => m[1]!);
+  const nextLink = (html: string) => /<p><a href="([^"]+)">Next page<\/a><\/p>/.exec(html)?.[1]?.replace(/&amp;/g, '&');
+
+  it('lists every live session, including ones never seen in an audit event, and says how many', async () => {
+    // Bob's session ended above; Dave signed in but never did anything audited.
+    const dave = await gw.gateway.sessions.create({ identity: person('dave'), roles: [] });
+    expect((await gw.store.readStream('audit', 500)).some((e) => e.fields.sid === dave.sid)).toBe(false);
+    const res = await carol.browser.get(`${gw.url}/admin/console/sessions`);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('<p class="note">2 live sessions, newest first.</p>');
+    expect(sidsOn(res.body).sort()).toEqual([dave.sid, carol.sid].sort());
+    expect(res.body).toContain(`<th scope="row"><code>${carol.sid}</code> <span class="note">(you)</span></th>`);
+    expect(res.body).toContain('<td>dave@demo.example.test<br><span class="note">demo|dave · no roles</span></td>');
+    expect(res.body).not.toContain(bob.sid);
+    expect(nextLink(res.body)).toBeUndefined();
+    await gw.gateway.sessions.end(dave.sid, 'admin');
+  });
+
+  it('pages 50 at a time with a "Next page" link; a page link the console did not give out is a 400 page', async () => {
+    const extra = [];
+    for (let i = 0; i < 55; i += 1) extra.push((await gw.gateway.sessions.create({ identity: person(`p${i}`), roles: [] })).sid);
+    const first = await carol.browser.get(`${gw.url}/admin/console/sessions`);
+    expect(first.body).toContain('<p class="note">56 live sessions, newest first.</p>');
+    const onFirst = sidsOn(first.body);
+    expect(onFirst).toHaveLength(50);
+    const link = nextLink(first.body);
+    expect(link).toMatch(/^\/admin\/console\/sessions\?cursor=[\w-]+$/);
+    const second = await carol.browser.get(`${gw.url}${link}`);
+    expect(second.status).toBe(200);
+    expect(second.body).toContain('<p class="note">56 live sessions, newest first (a later page).</p>');
+    const onSecond = sidsOn(second.body);
+    expect(onSecond).toHaveLength(6);
+    expect(nextLink(second.body)).toBeUndefined();
+    expect([...onFirst, ...onSecond].sort()).toEqual([...extra, carol.sid].sort());
+
+    const bad = await carol.browser.get(`${gw.url}/admin/console/sessions?cursor=not-a-cursor`);
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('<h1>No such page</h1>');
+    // With a person, the person's sessions as before (no paging).
+    const byPerson = await carol.browser.get(`${gw.url}/admin/console/sessions?${new URLSearchParams({ sub: 'demo|p3' })}`);
+    expect(sidsOn(byPerson.body)).toEqual([extra[3]]);
+    expect(byPerson.body).toContain('<p class="note">Sessions of demo|p3.</p>');
+    for (const sid of extra) await gw.gateway.sessions.end(sid, 'admin');
   });
 });

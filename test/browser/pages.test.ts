@@ -1,7 +1,8 @@
 // The pages people see, in a real browser (issue 9): Debian's chromium, headless, driven by
 // playwright-core. The demo sign-in through the gateway's picker and the built-in demo IdP;
 // consent approve and deny; "My agents" revoke making that agent's token inactive; the admin
-// console for an admin and refused to a non-admin; a form without its CSRF token refused.
+// console for an admin and refused to a non-admin; a form without its CSRF token refused; a fresh
+// browser opening "My agents" is taken through the sign-in and brought back to it.
 // Screenshots of each page go to test-artifacts/browser/ (gitignored).
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -206,5 +207,27 @@ describe('pages in a real browser', () => {
     // No CSP violation or script error on any page.
     expect(consoleErrors).toEqual([]);
     await carol.close();
+  });
+
+  it('a fresh browser opening My agents is taken through the sign-in (picker, demo IdP) and ends on My agents', async () => {
+    const fresh = await newContext();
+    const tab = await fresh.newPage();
+    const consoleErrors: string[] = [];
+    tab.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()); });
+    await tab.goto(`${gw.url}/account/agents`);
+    // Sent to the gateway's own sign-in as its account client, and to the sign-in page.
+    await tab.waitForURL(/\/interaction\/[\w-]+$/);
+    await expect(tab.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in');
+    await shot(tab, '15-account-sign-in-picker');
+    await tab.getByRole('button', { name: 'Sign in with Demo IdP' }).click();
+    await tab.waitForURL(/\/demo-idp\/interaction\//);
+    await tab.getByRole('button', { name: 'Alice Finance' }).click();
+    await tab.waitForURL(`${gw.url}/account/agents`);
+    await expect(tab.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Agents acting for you');
+    await expect(tab.locator('main > p').first().textContent()).resolves.toContain('Signed in as Alice Finance');
+    await shot(tab, '16-account-signed-in');
+    expect((await fresh.cookies()).map((cookie) => cookie.name)).not.toContain('agentgate.signin');
+    expect(consoleErrors).toEqual([]);
+    await fresh.close();
   });
 });
