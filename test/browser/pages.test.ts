@@ -3,7 +3,8 @@
 // consent approve and deny; "My agents" revoke making that agent's token inactive; the admin
 // console for an admin and refused to a non-admin; a form without its CSRF token refused; a fresh
 // browser opening "My agents" is taken through the sign-in and brought back to it.
-// Screenshots of each page go to test-artifacts/browser/ (gitignored).
+// Screenshots of each page go to test-artifacts/browser/ (gitignored); each page must also pass
+// axe-core's WCAG 2.1 A/AA checks.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +13,7 @@ import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { accessibilityViolations } from '../support/axe.ts';
 import { pkcePair } from '../support/browser.ts';
 import { basic, postForm, startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
@@ -26,8 +28,10 @@ const SECRETS = { 'invoice-agent': 'invoice-agent-secret-0123456789abcdef', 'mai
 let gw: TestGateway;
 let browser: Browser;
 
+/** Saves a screenshot of the page and requires it to pass the WCAG 2.1 A/AA checks of axe-core. */
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+  expect({ page: name, violations: await accessibilityViolations(page) }).toEqual({ page: name, violations: [] });
 }
 
 /** A fresh browser profile whose app redirect (nothing listens there) answers a tiny page. */
@@ -106,6 +110,18 @@ afterAll(async () => {
 });
 
 describe('pages in a real browser', () => {
+  it('the accessibility check finds what is wrong on a page that is (control)', async () => {
+    const context = await browser.newContext();
+    try {
+      const control = await context.newPage();
+      await control.setContent('<!doctype html><html><head><title>x</title></head><body><img src="a.png"><form><input name="q"></form></body></html>');
+      const found = (await accessibilityViolations(control)).map((v) => v.split(' ')[0]);
+      expect(found).toEqual(expect.arrayContaining(['html-has-lang', 'image-alt', 'label']));
+    } finally {
+      await context.close();
+    }
+  });
+
   let alice: BrowserContext;
   let page: Page;
   let subject = '';
