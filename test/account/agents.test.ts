@@ -54,8 +54,8 @@ describe('/account/agents', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).not.toContain('unsafe-inline');
     expect(res.body).toContain('<h1>Agents acting for you</h1>');
-    // The session records each agent's latest use (src/session): agent-a's mail token came last.
-    expect(res.body).toMatch(/<th scope="row">agent-a<br>[\s\S]*?<li>mail:read at https:\/\/mail\.example\.test <span class="note">\(this session\)<\/span><\/li>/);
+    // One line per agent and audience (src/session): agent-a holds an ERP and a mail token.
+    expect(res.body).toMatch(/<th scope="row">agent-a<br>[\s\S]*?<li>erp:read at https:\/\/erp\.example\.test <span class="note">\(this session\)<\/span><\/li><li>mail:read at https:\/\/mail\.example\.test <span class="note">\(this session\)<\/span><\/li>/);
     expect(res.body).toMatch(/<th scope="row">agent-b<br>/);
     expect(res.body).toMatch(/<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td>/);
     expect(res.body).toContain('<button type="submit" aria-label="Revoke agent-a">Revoke</button>');
