@@ -1,6 +1,6 @@
 // The admin console (issue 9): HTML pages for a person signed in through the gateway (here through
-// the built-in demo IdP, federated over real HTTP) whose roles include one of admin.roles; 401/403
-// pages for everyone else. IdP health (the connector's probe, last successful sign-in), sessions
+// the built-in demo IdP, federated over real HTTP) whose roles include one of admin.roles; a browser
+// without a session is sent to sign in, a non-admin gets a 403 page. IdP health (the connector's probe, last successful sign-in), sessions
 // with their agents, audit events with filters, the explain form, and the kill switches as
 // CSRF-protected forms calling the same revocation and session services as the admin API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
