@@ -150,11 +150,9 @@ export function createAccountRouter(deps: AccountDeps): Router {
 
   /** My live sessions and, per agent, what it holds from each (revoked uses hidden). */
   async function myAgents(session: EnterpriseSession): Promise<Map<string, { sid: string; use: SessionAgent }[]>> {
-    const sids = [...new Set([session.sid, ...(await sessions.findBySubject(session.accountId))])];
+    const others = (await sessions.liveOf(session.accountId)).filter((other) => other.sid !== session.sid);
     const byAgent = new Map<string, { sid: string; use: SessionAgent }[]>();
-    for (const sid of sids) {
-      const live = sid === session.sid ? session : await sessions.get(sid);
-      if (!live || live.accountId !== session.accountId) continue;
+    for (const { sid } of [session, ...others]) {
       const uses = await sessions.agentsOf(sid);
       const revokedAt = await deps.revocations.sessionAgentRevokedAt(sid, uses.map((use) => use.clientId));
       uses.forEach((use, i) => {

@@ -114,14 +114,11 @@ ${rows}
   router.get('/console/sessions', admin(async (req, res, me) => {
     const sub = str(req.query.sub);
     const cursor = str(req.query.cursor);
-    let shown: EnterpriseSession[] = [];
+    let shown: EnterpriseSession[];
     let summary: string;
     let next = '';
     if (sub) {
-      for (const sid of new Set(await sessions.findBySubject(sub))) {
-        const session = await sessions.get(sid);
-        if (session) shown.push(session);
-      }
+      shown = await sessions.liveOf(sub);
       summary = `Sessions of ${escapeHtml(sub)}.`;
     } else {
       if (cursor && !isSessionCursor(cursor)) return problem(req, res, 400, 'No such page', 'This page link is not one the console gave out. Open the first page of sessions and follow its links.');

@@ -63,12 +63,7 @@ export function createRevocationAdminRouter(deps: AdminRevocationDeps): Router {
       if (limit !== undefined || cursor !== undefined) {
         throw new OAuthError(400, 'invalid_request', "the 'limit' and 'cursor' query parameters page through all live sessions; they do not go with 'sub'");
       }
-      const listed = [];
-      for (const sid of await sessions.findBySubject(sub)) {
-        const session = await sessions.get(sid);
-        if (session) listed.push(await describe(session));
-      }
-      listed.sort((a, b) => a.createdAt - b.createdAt || a.sid.localeCompare(b.sid));
+      const listed = await Promise.all((await sessions.liveOf(sub)).map(describe));
       res.json({ sessions: listed, total: listed.length });
       return;
     }
@@ -79,8 +74,7 @@ export function createRevocationAdminRouter(deps: AdminRevocationDeps): Router {
       throw new OAuthError(400, 'invalid_request', "the 'cursor' query parameter is not a next_cursor this gateway gave out");
     }
     const page = await sessions.list({ limit: limit === undefined ? PAGE_DEFAULT : Number(limit), cursor });
-    const listed = [];
-    for (const session of page.sessions) listed.push(await describe(session));
+    const listed = await Promise.all(page.sessions.map(describe));
     res.json({ sessions: listed, total: page.total, ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}) });
   });
 

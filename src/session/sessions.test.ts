@@ -92,6 +92,20 @@ describe.each(backends)('$name sessions', ({ open }) => {
     expect(await opened.store.hashGetAll(sessionAgentsKey(one.sid))).toBeNull();
   });
 
+  it("reads a person's live sessions in one go, oldest first, skipping ended ones and stray members", async () => {
+    const sessions = service();
+    const one = await sessions.create({ identity: alice, roles: ['finance-reader'] });
+    const two = await sessions.create({ identity: alice, roles: [] });
+    const three = await sessions.create({ identity: alice, roles: [] });
+    await sessions.end(two.sid, 'admin');
+    // A member whose record is gone (expired, or written half-way on a cluster) is no session.
+    await opened.store.write([{ op: 'set.add', key: 'sess:bySub:okta|00u1alice', members: ['x'.repeat(32)], ttl: 60 }]);
+    const live = await sessions.liveOf('okta|00u1alice');
+    expect(live.map((s) => s.sid).sort()).toEqual([one.sid, three.sid].sort());
+    expect(live.find((s) => s.sid === one.sid)).toEqual(one);
+    expect(await sessions.liveOf('okta|nobody')).toEqual([]);
+  });
+
   /** Every page of `list`, following the cursors. */
   async function allPages(sessions: ReturnType<typeof service>, limit: number) {
     const pages: { sids: string[]; total: number }[] = [];

@@ -73,6 +73,8 @@ export interface SessionService {
   /** Sessions of the person the IdP calls `sub` (its own subject, which may differ from ours). */
   findByUpstreamSubject(idp: string, upstreamSub: string): Promise<string[]>;
   findBySubject(accountId: string): Promise<string[]>;
+  /** The person's live sessions, read in one round trip (oldest first). */
+  liveOf(accountId: string): Promise<EnterpriseSession[]>;
   isEnded(sid: string): Promise<boolean>;
   /** Agents holding tokens from the session (not yet expired), as the token exchange recorded them. */
   agentsOf(sid: string): Promise<SessionAgent[]>;
@@ -297,6 +299,15 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
 
     findByUpstream: (idp, upstreamSid) => store.setMembers(key.byUpstream(idp, upstreamSid)),
     findBySubject: (accountId) => store.setMembers(key.bySub(accountId)),
+
+    async liveOf(accountId) {
+      const sids = (await store.setMembers(key.bySub(accountId))).filter((sid) => SID.test(sid));
+      if (sids.length === 0) return [];
+      const records = await store.getMany(sids.map(key.session));
+      return records.map(live)
+        .filter((session): session is EnterpriseSession => session?.accountId === accountId)
+        .sort((a, b) => a.createdAt - b.createdAt || a.sid.localeCompare(b.sid));
+    },
     findByUpstreamSubject: (idp, sub) => store.setMembers(key.byUpstreamSub(idp, sub)),
 
     async isEnded(sid) {
