@@ -5,21 +5,17 @@
 // browser opening "My agents" is taken through the sign-in and brought back to it.
 // Screenshots of each page go to test-artifacts/browser/ (gitignored); each page must also pass
 // axe-core's WCAG 2.1 A/AA checks.
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 
-import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { accessibilityViolations } from '../support/axe.ts';
 import { pkcePair } from '../support/browser.ts';
+import { ARTIFACTS, launchChromium } from '../support/chromium.ts';
 import { basic, postForm, startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
 
-const CHROMIUM = process.env.AGENTGATE_CHROMIUM ?? '/usr/bin/chromium';
-const ARTIFACTS = 'test-artifacts/browser';
 const REDIRECT = 'http://127.0.0.1/cb';
 const ERP = 'https://erp.example.test';
 const MAIL = 'https://mail.example.test';
@@ -71,8 +67,6 @@ const exchange = (agent: keyof typeof SECRETS, subject: string, scope: string, a
 const isActive = async (token: string) => (await postForm(`${gw.url}/token/introspection`, { token }, { authorization: basic('invoice-agent', SECRETS['invoice-agent']) })).body.active;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need chromium at ${CHROMIUM} (Debian: apt-get install -y chromium; or set AGENTGATE_CHROMIUM)`);
-  await mkdir(ARTIFACTS, { recursive: true });
   gw = await startGateway({
     config: {
       demoIdp: {
@@ -95,14 +89,7 @@ beforeAll(async () => {
       ],
     },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-default-apps', '--no-first-run', '--disable-domain-reliability', '--disable-features=Translate,OptimizationHints,MediaRouter',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();

@@ -4,22 +4,18 @@
 // redirected (Chromium enforces it on every hop): the 303 to the IdP's single sign-on endpoint
 // must be allowed. Here the IdP's metadata is inline (`metadata.xml`), so no origin of it is in the
 // config: the gateway lists the endpoints of the metadata in use.
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { pkcePair } from '../support/browser.ts';
+import { ARTIFACTS, launchChromium } from '../support/chromium.ts';
 import { startGateway } from '../support/gateway.ts';
 import type { TestGateway } from '../support/gateway.ts';
 import { NAMEID, startSamlIdp } from '../support/peers/saml-idp.ts';
 import type { SamlIdpPeer } from '../support/peers/saml-idp.ts';
 
-const CHROMIUM = process.env.AGENTGATE_CHROMIUM ?? '/usr/bin/chromium';
-const ARTIFACTS = 'test-artifacts/browser';
 const REDIRECT = 'http://127.0.0.1/cb';
 
 let gw: TestGateway;
@@ -27,8 +23,6 @@ let idp: SamlIdpPeer;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need chromium at ${CHROMIUM} (Debian: apt-get install -y chromium; or set AGENTGATE_CHROMIUM)`);
-  await mkdir(ARTIFACTS, { recursive: true });
   idp = await startSamlIdp({
     users: [{ username: 'alice', password: 'alice-pass', attributes: { uid: ['00u1alice'], email: ['alice@acme.com'], firstName: ['Alice'], lastName: ['Example'], groups: ['Finance'] } }],
   });
@@ -46,14 +40,7 @@ beforeAll(async () => {
     entityId: `${gw.url}/federation/saml/okta-saml/metadata`, acs: `${gw.url}/federation/saml/okta-saml/acs`,
     nameIdFormat: NAMEID.persistent, nameIdAttribute: 'uid',
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-default-apps', '--no-first-run', '--disable-domain-reliability', '--disable-features=Translate,OptimizationHints,MediaRouter',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
