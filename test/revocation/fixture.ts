@@ -5,6 +5,7 @@
 // speaking RFC 7662, RFC 7009, the admin API and Server-Sent Events. Not a test file itself.
 import { expect } from 'vitest';
 
+import type { RevocationEvent } from '../../src/revocation/index.ts';
 import { APP, AT, EXCHANGE, post, REDIRECT } from '../exchange/fixture.ts';
 import type { HttpResult } from '../exchange/fixture.ts';
 import { basic, startGateway } from '../support/gateway.ts';
@@ -124,17 +125,8 @@ export async function rpLogout(gw: TestGateway, person: { idToken: string; brows
   expect(done.status).toBe(303);
 }
 
-export interface FeedEvent {
-  id: string;
-  type: string;
-  at: number;
-  until: number;
-  sid?: string;
-  sub?: string;
-  clientId?: string;
-  jti?: string;
-  reason: string;
-}
+/** An event as the feed sends it (JSON of the gateway's RevocationEvent). */
+export type FeedEvent = RevocationEvent;
 
 export interface FeedConnection {
   status: number;
