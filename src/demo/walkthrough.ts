@@ -12,6 +12,7 @@ import type { AgentConfig, Config } from '../config/index.ts';
 import type { FederatedIdentity } from '../identity/index.ts';
 import { formatDecision } from '../policy/index.ts';
 import type { Policy } from '../policy/index.ts';
+import { createCookieBrowser } from './cookie-browser.ts';
 
 export interface WalkthroughDeps {
   /** The running gateway's issuer (the config's, or the loopback one the CLI started). */
@@ -36,29 +37,6 @@ const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
 class StepFailed extends Error {}
-
-/** A cookie-keeping client that follows nothing by itself: each hop of the sign-in is visible. */
-function cookieBrowser() {
-  const jar = new Map<string, string>();
-  async function request(url: string, init: RequestInit = {}) {
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { accept: 'text/html', ...(cookie ? { cookie } : {}), ...(init.headers as Record<string, string> | undefined) } });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') jar.delete(name);
-      else jar.set(name, value);
-    }
-    const location = res.headers.get('location');
-    return { status: res.status, location: location ? new URL(location, url).href : undefined, body: await res.text() };
-  }
-  return {
-    get: (url: string) => request(url),
-    post: (url: string, form: Record<string, string>) => request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) }),
-  };
-}
 
 const unescape = (value: string) => value.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
 
@@ -126,7 +104,7 @@ export async function runWalkthrough(deps: WalkthroughDeps): Promise<{ ok: boole
   stdout(bold('agentgate demo walkthrough'));
   stdout(dim(`gateway ${issuer} · demo IdP ${issuer}/demo-idp · signing in as ${person.name} <${person.email}> (groups: ${person.groups.join(', ')})`));
 
-  const browser = cookieBrowser();
+  const browser = createCookieBrowser();
   let subjectToken = '';
   let idToken = '';
   let sid = '';
@@ -163,10 +141,10 @@ export async function runWalkthrough(deps: WalkthroughDeps): Promise<{ ok: boole
         const target = new URL(unescape(action!), url).href;
         if (hop.body.includes('name="idp"')) {
           trail.push(`picker at ${new URL(url).pathname}: "Sign in with ${config.demoIdp.displayName}"`);
-          hop = await browser.post(target, { idp: config.demoIdp.id });
+          hop = await browser.postForm(target, { idp: config.demoIdp.id });
         } else if (hop.body.includes('name="username"')) {
           trail.push(`${config.demoIdp.displayName} at ${new URL(url).pathname}: chose ${person.username}`);
-          hop = await browser.post(target, { username: person.username });
+          hop = await browser.postForm(target, { username: person.username });
         } else {
           throw new StepFailed(`unexpected page at ${new URL(url).pathname}`);
         }
@@ -212,7 +190,7 @@ export async function runWalkthrough(deps: WalkthroughDeps): Promise<{ ok: boole
         const words = [...consentPage.body.matchAll(/<li>([^<]+)/g)].map((m) => unescape(m[1]!.trim()));
         stdout(`   → the person opens consent_uri: "${unescape(heading)}" (${words.join(', ')}) and chooses Allow`);
         const query = new URL(res.body.consent_uri).searchParams;
-        const approved = await browser.post(new URL(unescape(action!), issuer).href, {
+        const approved = await browser.postForm(new URL(unescape(action!), issuer).href, {
           csrf: unescape(csrf!), agent: query.get('agent') ?? '', audience: query.get('audience') ?? '', scope: query.get('scope') ?? '', decision: 'approve',
         });
         expect(approved.status === 200, `approving answered ${approved.status}`);
@@ -251,7 +229,7 @@ export async function runWalkthrough(deps: WalkthroughDeps): Promise<{ ok: boole
       const confirm = await browser.get(`${issuer}/session/end?${params}`);
       const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
       expect(confirm.status === 200 && Boolean(xsrf), `no logout confirmation (status ${confirm.status})`);
-      const done = await browser.post(`${issuer}/session/end/confirm`, { xsrf: xsrf!, logout: 'yes' });
+      const done = await browser.postForm(`${issuer}/session/end/confirm`, { xsrf: xsrf!, logout: 'yes' });
       expect(done.status === 303, `logout confirmation answered ${done.status}`);
       stdout(`   session ${sid} ended`);
     });

@@ -2,48 +2,13 @@
 // follows nothing by itself, so each redirect is visible to the test.
 import { createHash, randomBytes } from 'node:crypto';
 
-export interface Hop {
-  status: number;
-  location: string | null;
-  body: string;
-  headers: Headers;
-}
+import { createCookieBrowser } from '../../src/demo/cookie-browser.ts';
 
-export function createBrowser() {
-  const jar = new Map<string, string>();
+// The same cookie-keeping client the demo walkthrough uses (src/demo/cookie-browser.ts).
+export { createCookieBrowser as createBrowser };
+export type { Hop } from '../../src/demo/cookie-browser.ts';
 
-  async function request(url: string, init: RequestInit = {}): Promise<Hop> {
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const res = await fetch(url, {
-      ...init,
-      redirect: 'manual',
-      headers: { accept: 'text/html', ...(cookie ? { cookie } : {}), ...(init.headers as Record<string, string> | undefined) },
-    });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') jar.delete(name);
-      else jar.set(name, value);
-    }
-    const location = res.headers.get('location');
-    return { status: res.status, location: location ? new URL(location, url).href : null, body: await res.text(), headers: res.headers };
-  }
-
-  return {
-    jar,
-    get: (url: string) => request(url),
-    postForm: (url: string, form: Record<string, string>) =>
-      request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(form),
-      }),
-  };
-}
-
-export type Browser = ReturnType<typeof createBrowser>;
+export type Browser = ReturnType<typeof createCookieBrowser>;
 
 export function pkcePair(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url');
@@ -62,7 +27,7 @@ export interface SignInResult {
 export async function signIn(
   issuer: string,
   options: { clientId: string; redirectUri: string; email: string; scope?: string; prompt?: string; resource?: string; groups?: string },
-  browser: Browser = createBrowser(),
+  browser: Browser = createCookieBrowser(),
 ): Promise<SignInResult> {
   const { verifier, challenge } = pkcePair();
   const params = new URLSearchParams({
