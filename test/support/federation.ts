@@ -19,12 +19,8 @@ export interface FederatedSignIn {
   verifier: string;
 }
 
-export async function federatedSignIn(
-  gw: TestGateway,
-  internet: LoopbackInternet,
-  options: { username: string; password: string; idpHint?: string; loginHint?: string; scope?: string; browser?: PeerBrowser; extra?: Record<string, string> },
-): Promise<FederatedSignIn> {
-  const browser = options.browser ?? createPeerBrowser(internet);
+/** The app's /auth parameters (agent-console, code + PKCE S256) and the verifier that redeems its code. */
+export function appAuthorization(options: { idpHint?: string; loginHint?: string; scope?: string; extra?: Record<string, string> }): { params: URLSearchParams; verifier: string } {
   const { verifier, challenge } = pkcePair();
   const params = new URLSearchParams({
     client_id: 'agent-console', response_type: 'code', redirect_uri: APP_REDIRECT,
@@ -34,6 +30,16 @@ export async function federatedSignIn(
     ...(options.loginHint ? { login_hint: options.loginHint } : {}),
     ...options.extra,
   });
+  return { params, verifier };
+}
+
+export async function federatedSignIn(
+  gw: TestGateway,
+  internet: LoopbackInternet,
+  options: { username: string; password: string; idpHint?: string; loginHint?: string; scope?: string; browser?: PeerBrowser; extra?: Record<string, string> },
+): Promise<FederatedSignIn> {
+  const browser = options.browser ?? createPeerBrowser(internet);
+  const { params, verifier } = appAuthorization(options);
   const walk = await browser.followUntil(`${gw.url}/auth?${params}`, (url) => url.startsWith(APP_REDIRECT), {
     username: options.username, password: options.password, throwOnStop: false,
   });

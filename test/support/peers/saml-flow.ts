@@ -5,10 +5,9 @@
 // wrong" documents, or another one).
 import { createRequire } from 'node:module';
 
-import { APP_REDIRECT } from '../federation.ts';
+import { APP_REDIRECT, appAuthorization } from '../federation.ts';
 import type { FederatedSignIn } from '../federation.ts';
 import type { TestGateway } from '../gateway.ts';
-import { pkcePair } from './browser.ts';
 import type { Hop, PeerBrowser } from './browser.ts';
 import { walkToSamlPost } from './saml-idp.ts';
 import type { SamlPost } from './saml-idp.ts';
@@ -26,14 +25,7 @@ export async function startSamlSignIn(
   browser: PeerBrowser,
   options: { username: string; password: string; idpHint?: string; loginHint?: string; scope?: string },
 ): Promise<SamlStart> {
-  const { verifier, challenge } = pkcePair();
-  const params = new URLSearchParams({
-    client_id: 'agent-console', response_type: 'code', redirect_uri: APP_REDIRECT,
-    scope: options.scope ?? 'openid email profile groups', code_challenge: challenge, code_challenge_method: 'S256',
-    state: 'app-state', nonce: 'app-nonce',
-    ...(options.idpHint ? { idp_hint: options.idpHint } : {}),
-    ...(options.loginHint ? { login_hint: options.loginHint } : {}),
-  });
+  const { params, verifier } = appAuthorization(options);
   const { post, hops } = await walkToSamlPost(browser, `${gw.url}/auth?${params}`, options);
   if (!post) {
     const last = hops.at(-1)!;
